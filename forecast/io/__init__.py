@@ -1,0 +1,1 @@
+"""Everything that reads or writes the project's files and run folders."""

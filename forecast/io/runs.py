@@ -1,0 +1,154 @@
+"""Run folders: written whole or not at all, found again, and checked against the inputs.
+
+A run folder ``runs/<stamp>-s<seed>/`` holds:
+
+- ``posterior.nc``: the InferenceData (posterior, prior, log_likelihood, sample_stats), loadable
+  with ``arviz.from_netcdf``;
+- ``manifest.json``: SHA-256 of every input file, seed, package versions, sampler settings,
+  gate thresholds and verdict;
+- ``summary.json``: the forecast as printed by ``forecast update --json``.
+
+It is assembled in a hidden staging folder and renamed into place, so an interrupted update
+leaves no half run behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from forecast.errors import RunMismatchError
+
+RUNS_DIR = "runs"
+POSTERIOR_FILE = "posterior.nc"
+MANIFEST_FILE = "manifest.json"
+SUMMARY_FILE = "summary.json"
+PACKAGES = ("forecast", "pymc", "pytensor", "arviz", "numpy", "xarray", "numpyro", "jax", "nutpie")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape a run."""
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """A run folder on disk, with its manifest and summary read."""
+
+    path: Path
+    manifest: dict[str, Any]
+    summary: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        """The folder name, e.g. 20261130T101500Z-s20200401."""
+        return self.path.name
+
+    @property
+    def passed(self) -> bool:
+        """Whether the run passed the diagnostics gate."""
+        return bool(self.manifest.get("gate", {}).get("passed"))
+
+    def load_idata(self):
+        """The run's InferenceData (imports ArviZ)."""
+        import arviz as az
+
+        return az.from_netcdf(self.path / POSTERIOR_FILE)
+
+    def changed_inputs(self, file_hashes: dict[str, str]) -> list[str]:
+        """Input files that differ from those the run was made from (added, removed or edited)."""
+        saved: dict[str, str] = self.manifest.get("inputs", {})
+        names = sorted(set(saved) | set(file_hashes))
+        return [n for n in names if saved.get(n) != file_hashes.get(n)]
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def save_run(
+    project_root: Path,
+    idata: Any,
+    manifest: dict[str, Any],
+    summary: dict[str, Any],
+    *,
+    now: dt.datetime | None = None,
+) -> SavedRun:
+    """Write a new run folder under ``project_root/runs`` and return it."""
+    now = now or dt.datetime.now(dt.UTC)
+    runs = Path(project_root) / RUNS_DIR
+    runs.mkdir(parents=True, exist_ok=True)
+    base = f"{now:%Y%m%dT%H%M%SZ}-s{manifest.get('seed', 'x')}"
+    name, n = base, 1
+    while (runs / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    staging = runs / f".staging-{name}-{os.getpid()}"
+    staging.mkdir()
+    try:
+        idata.to_netcdf(str(staging / POSTERIOR_FILE))
+        manifest = {**manifest, "run": name, "created": now.isoformat(timespec="seconds")}
+        (staging / MANIFEST_FILE).write_text(_json(manifest), encoding="utf-8")
+        (staging / SUMMARY_FILE).write_text(_json({"run": name, **summary}), encoding="utf-8")
+        os.rename(staging, runs / name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return read_run(runs / name)
+
+
+def read_run(path: Path) -> SavedRun:
+    """Read a run folder's manifest and summary; RunMismatchError if it is not a run."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+        summary = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunMismatchError(f"{path} is not a readable run folder ({exc})") from None
+    if not (path / POSTERIOR_FILE).exists():
+        raise RunMismatchError(f"{path} has no {POSTERIOR_FILE}; it is not a complete run")
+    return SavedRun(path, manifest, summary)
+
+
+def list_runs(project_root: Path) -> list[SavedRun]:
+    """Complete runs of the project, oldest first."""
+    runs = Path(project_root) / RUNS_DIR
+    if not runs.is_dir():
+        return []
+    out = []
+    for path in sorted(runs.iterdir()):
+        if path.is_dir() and not path.name.startswith("."):
+            try:
+                out.append(read_run(path))
+            except RunMismatchError:
+                continue
+    return sorted(out, key=lambda r: (r.manifest.get("created", ""), r.name))
+
+
+def find_run(project_root: Path, run: str | Path | None = None) -> SavedRun:
+    """The named run (a folder name under runs/ or a path), or the latest when ``run`` is None."""
+    if run is None:
+        runs = list_runs(project_root)
+        if not runs:
+            raise RunMismatchError(f"no runs in {Path(project_root) / RUNS_DIR}; make one with "
+                                   "'forecast update'")
+        return runs[-1]
+    candidate = Path(run)
+    if not candidate.is_dir():
+        candidate = Path(project_root) / RUNS_DIR / str(run)
+    if not candidate.is_dir():
+        names = [r.name for r in list_runs(project_root)][-5:]
+        raise RunMismatchError(f"no run '{run}'; recent runs: {', '.join(names) or 'none'}")
+    return read_run(candidate)
