@@ -50,6 +50,15 @@ def gate_thresholds(spec: ProjectSpec) -> dict[str, float]:
     return {name: getattr(g, name).value for name in type(g).model_fields}
 
 
+GATE_FIGURES = ("passed", "rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "ebfmi_min",
+                "mcse_max")
+
+
+def gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
+    """The gate's headline figures, as in ``forecast update --json``."""
+    return {k: gate[k] for k in GATE_FIGURES}
+
+
 @dataclass
 class ForecastRun:
     """One fitted forecast: the InferenceData, its summary and its diagnostics.
@@ -181,7 +190,7 @@ class Project:
             "as_of": str(self.spec.as_of),
             "horizon": str(self.spec.horizon),
             **forecast_summary(idata.posterior, mass),
-            "diagnostics": gate.summary_dict(),
+            "diagnostics": gate_summary(gate.as_dict()),
         }
         manifest = {
             "project": self.spec.project.name,

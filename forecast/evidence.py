@@ -22,9 +22,16 @@ def item_weight(item: EvidenceItem, spec: ProjectSpec, cluster_sizes: Counter[st
 
 
 def known_items(spec: ProjectSpec, as_of: Quarter | None = None) -> list[LocatedItem]:
-    """Items published by the end of ``as_of`` (default: the project's): those a fit may use."""
+    """Items published, and dated, by the end of ``as_of`` (default: the project's).
+
+    Both dates count: a year-dated figure belongs to the year's last quarter even when part of it
+    was published earlier, and the model has no quarters after ``as_of``.
+    """
     as_of = as_of or spec.as_of
-    return [li for li in spec.items if li.item.published_date.quarter <= as_of]
+    return [
+        li for li in spec.items
+        if li.item.published_date.quarter <= as_of and li.item.event_date.quarter <= as_of
+    ]
 
 
 @dataclass(frozen=True)

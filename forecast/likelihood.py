@@ -12,20 +12,23 @@ axes are named in each docstring.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
+from forecast.dims import SCENARIO
 from forecast.evidence import EvidenceArrays
 from forecast.priors import PriorArrays
 
-#: Stand-in for the infinite outer cutpoints: log-sigmoid of +-1e6 is exactly 0 in float64, and
-#: keeping it finite keeps every gradient finite in the compiled graph that mirrors this module.
-OUTER_CUTPOINT = 1e6
-
-
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
-    """Log of the logistic function, ``-log1p(exp(-x))``, stable for large ``|x|``."""
-    return -np.logaddexp(0.0, -np.asarray(x, dtype=float))
+    """Log of the logistic function, as ``min(x, 0) - log1p(exp(-|x|))``.
+
+    The form never overflows, and neither does its gradient, which is why the model graph uses
+    the same expression instead of a branching softplus (whose JAX gradient is NaN for large
+    arguments).
+    """
+    x = np.asarray(x, dtype=float)
+    return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
 
 
 def log1mexp(a: np.ndarray) -> np.ndarray:
@@ -48,17 +51,26 @@ def log_softmax(a: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def ordinal_bounds(category: np.ndarray, cutpoints: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Lower and upper cutpoints of each category and ``log(1 - exp(lower - upper))``.
+    """Per-category constants of the ordinal log-likelihood (they depend on the data only).
 
-    These depend on the data only, so the model computes them once. With
-    ``P(Y = k) = sigmoid(c_k - eta) - sigmoid(c_{k-1} - eta)`` the identity
+    With ``P(Y = k) = sigmoid(c_k - eta) - sigmoid(c_{k-1} - eta)`` the identity
     ``sigmoid(b) - sigmoid(a) = sigmoid(b) * sigmoid(-a) * (1 - exp(a - b))`` turns the log of the
-    difference into a sum of two log-sigmoids and a constant: no probabilities are subtracted.
+    difference into a sum of two log-sigmoids and the constant ``log(1 - exp(c_{k-1} - c_k))``:
+    no probabilities are subtracted. The outer categories have one term only; ``has_lower`` and
+    ``has_upper`` (0 or 1) switch the missing one off, so no infinite cutpoint enters a gradient.
+
+    Returns
+    -------
+    lower, upper, has_lower, has_upper, const : ndarray, shape (coding,)
     """
-    padded = np.concatenate([[-OUTER_CUTPOINT], np.asarray(cutpoints, float), [OUTER_CUTPOINT]])
+    c = np.asarray(cutpoints, dtype=float)
     category = np.asarray(category, dtype=int)
-    lower, upper = padded[category], padded[category + 1]
-    return lower, upper, log1mexp(lower - upper)
+    has_lower = (category > 0).astype(float)
+    has_upper = (category < len(c)).astype(float)
+    lower = np.where(has_lower > 0, c[np.clip(category - 1, 0, len(c) - 1)], 0.0)
+    upper = np.where(has_upper > 0, c[np.clip(category, 0, len(c) - 1)], 0.0)
+    const = np.where(has_lower * has_upper > 0, log1mexp(np.minimum(lower - upper, -1e-300)), 0.0)
+    return lower, upper, has_lower, has_upper, const
 
 
 def ordinal_loglik(latent: np.ndarray, category: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
@@ -77,8 +89,10 @@ def ordinal_loglik(latent: np.ndarray, category: np.ndarray, cutpoints: np.ndarr
     -------
     ndarray, shape (..., coding)
     """
-    lower, upper, const = ordinal_bounds(category, cutpoints)
-    return log_sigmoid(upper - latent) + log_sigmoid(latent - lower) + const
+    lower, upper, has_lower, has_upper, const = ordinal_bounds(category, cutpoints)
+    return (
+        has_upper * log_sigmoid(upper - latent) + has_lower * log_sigmoid(latent - lower) + const
+    )
 
 
 def interaction_matrix(priors: PriorArrays) -> np.ndarray:
@@ -247,3 +261,17 @@ def pointwise_loglik(
         parts.append(block[..., None])
     parts = [np.broadcast_to(p, (*sample_shape, p.shape[-1])) for p in parts]
     return np.concatenate(parts, axis=-1)
+
+
+def centre_scenarios(values: Any, axis: int = -2) -> Any:
+    """Subtract the mean over scenarios: the identified part of ``alpha`` or ``beta``.
+
+    Only differences between scenarios are identified in ``alpha`` and in each column of
+    ``beta`` (MODEL.md §2); reports show them centred per driver. ``values`` is an ndarray with the
+    scenario axis at ``axis`` (-2 for ``beta`` (..., scenario, driver), -1 for ``alpha``) or an
+    xarray DataArray with a ``scenario`` dim (``axis`` is then ignored).
+    """
+    if hasattr(values, "dims"):
+        return values - values.mean(SCENARIO)
+    values = np.asarray(values, dtype=float)
+    return values - values.mean(axis=axis, keepdims=True)

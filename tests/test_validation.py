@@ -192,3 +192,20 @@ def test_as_of_quarter_filters_later_evidence(project: Path) -> None:
     assert kept and all(li.item.published_date.quarter <= Quarter(2016, 4) for li in kept)
     arrays = evidence_arrays(early)
     assert arrays.n_codings + arrays.n_rated < len(spec.items)
+
+
+def test_year_dated_item_published_early_stays_out_until_its_quarter(project: Path) -> None:
+    from forecast.evidence import evidence_arrays
+    from forecast.quarters import Quarter
+
+    path = project / "evidence/2019/e901.yaml"
+    path.write_text(
+        "schema_version: 1\nid: e901\ndate: 2019\npublished: 2019-06-15\ntitle: Yearly figure\n"
+        "source: test\nreliability: B\ncredibility: 2\ncoder: test\ndrivers: {us_threat: 1}\n"
+    )
+    spec = load_project(project)
+    mid = evidence_arrays(spec.with_as_of(Quarter(2019, 2)))
+    assert "e901:us_threat" not in mid.coding_labels
+    assert mid.coding_quarter.max() <= Quarter(2019, 2) - spec.start
+    end = evidence_arrays(spec.with_as_of(Quarter(2019, 4)))
+    assert "e901:us_threat" in end.coding_labels

@@ -15,7 +15,9 @@ from forecast.io.project import LocatedItem, ProjectSpec
 @cache
 def console() -> Console:
     """The shared stdout console (plain text when not at a terminal)."""
-    return Console(highlight=False, soft_wrap=False)
+    probe = Console()
+    # Piped output has no terminal width; use a readable fixed width instead of 80 columns.
+    return Console(highlight=False, soft_wrap=False, width=None if probe.is_terminal else 120)
 
 
 def counts_of(spec: ProjectSpec) -> dict[str, int]:
@@ -148,6 +150,10 @@ def forecast_tables(summary: dict[str, Any], mass: float, manifest: dict[str, An
     out.print(f"Run: {run}")
 
 
+#: Gate checks whose threshold is an upper limit (the others are lower limits).
+UPPER_LIMITS = ("rhat", "divergences", "mcse_q")
+
+
 def gate_table(gate: dict[str, Any]) -> None:
     """Print the diagnostics gate's checks and verdict."""
     out = console()
@@ -156,9 +162,11 @@ def gate_table(gate: dict[str, Any]) -> None:
         table.add_column(col, justify="left" if col == "check" else "right")
     for check in gate.get("checks", []):
         ok = check["passed"]
-        table.add_row(check["name"], f"{check['value']:.4g}", f"{check['op']} "
-                      f"{check['threshold']:.4g}", "[green]pass[/green]" if ok else
-                      "[red]FAIL[/red]")
+        op = "≤" if check["name"] in UPPER_LIMITS else "≥"
+        value = "n/a" if check["value"] is None else f"{check['value']:.4g}"
+        where = f" ({check['detail']})" if check.get("detail") and not ok else ""
+        table.add_row(check["name"] + where, value, f"{op} {check['threshold']:.4g}",
+                      "[green]pass[/green]" if ok else "[red]FAIL[/red]")
     out.print(table)
     if gate.get("passed"):
         out.print("[green]✓ Gate passed.[/green]")
