@@ -26,22 +26,27 @@ def one_run(backend: str, seed: int) -> dict:
     """Fit the shipped project once with ``backend`` and measure it."""
     warnings.simplefilter("ignore")
     start = time.perf_counter()
-    from forecast.sampling import sample  # imports pymc and sets the JAX flags
-
     import arviz as az
 
     from forecast.diagnostics import check_gate
     from forecast.evidence import evidence_arrays
     from forecast.io.project import load_project
     from forecast.priors import prior_arrays
+    from forecast.sampling import sample  # imports pymc and sets the JAX flags
 
     spec = load_project(ROOT)
     priors, evidence = prior_arrays(spec), evidence_arrays(spec)
     s = spec.sampling.sampler
     loaded = time.perf_counter()
     idata = sample(
-        priors, evidence, draws=s.draws.value, tune=s.tune.value, chains=s.chains.value,
-        target_accept=s.target_accept.value, seed=seed, backend=backend,
+        priors,
+        evidence,
+        draws=s.draws.value,
+        tune=s.tune.value,
+        chains=s.chains.value,
+        target_accept=s.target_accept.value,
+        seed=seed,
+        backend=backend,
     )
     fitted = time.perf_counter()
     gate = check_gate(idata, spec.sampling.gate)
@@ -62,7 +67,8 @@ def one_run(backend: str, seed: int) -> dict:
         "mcse_q_max": round(gate.mcse_max, 5),
         "gate": "pass" if gate.passed else "FAIL: " + ", ".join(c.name for c in gate.failed_checks),
         "mean_tree_depth": round(float(idata.sample_stats["tree_depth"].mean()), 2)
-        if "tree_depth" in idata.sample_stats else None,
+        if "tree_depth" in idata.sample_stats
+        else None,
     }
 
 
@@ -79,10 +85,17 @@ def main() -> None:
     rows: dict[str, list[dict]] = {}
     for backend in args.backends.split(","):
         for i in range(args.repeats):
-            out = subprocess.run(
-                [sys.executable, __file__, "--one", backend, "--seed", str(args.seed + i)],
-                capture_output=True, text=True, check=True, cwd=ROOT,
-            ).stdout.strip().splitlines()[-1]
+            out = (
+                subprocess.run(
+                    [sys.executable, __file__, "--one", backend, "--seed", str(args.seed + i)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    cwd=ROOT,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             print(out, flush=True)
             rows.setdefault(backend, []).append(json.loads(out))
     print("\n| backend | fit s (warm median) | ESS_bulk(p) min | ESS/s | gate |")
@@ -91,9 +104,11 @@ def main() -> None:
         warm = runs[1:] or runs
         med = statistics.median
         gates = sorted({r["gate"] for r in warm})
-        print(f"| {backend} | {med(r['fit_s'] for r in warm):.1f} | "
-              f"{med(r['ess_bulk_p_min'] for r in warm):.0f} | "
-              f"{med(r['ess_per_s'] for r in warm):.0f} | {'; '.join(gates)} |")
+        print(
+            f"| {backend} | {med(r['fit_s'] for r in warm):.1f} | "
+            f"{med(r['ess_bulk_p_min'] for r in warm):.0f} | "
+            f"{med(r['ess_per_s'] for r in warm):.0f} | {'; '.join(gates)} |"
+        )
 
 
 if __name__ == "__main__":

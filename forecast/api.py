@@ -37,8 +37,12 @@ class SamplerSettings:
         """priors/sampling.yaml's values, with any non-None override applied."""
         s = spec.sampling.sampler
         values = {
-            "backend": s.backend.value, "draws": s.draws.value, "tune": s.tune.value,
-            "chains": s.chains.value, "target_accept": s.target_accept.value, "seed": s.seed.value,
+            "backend": s.backend.value,
+            "draws": s.draws.value,
+            "tune": s.tune.value,
+            "chains": s.chains.value,
+            "target_accept": s.target_accept.value,
+            "seed": s.seed.value,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -50,8 +54,15 @@ def gate_thresholds(spec: ProjectSpec) -> dict[str, float]:
     return {name: getattr(g, name).value for name in type(g).model_fields}
 
 
-GATE_FIGURES = ("passed", "rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "ebfmi_min",
-                "mcse_max")
+GATE_FIGURES = (
+    "passed",
+    "rhat_max",
+    "ess_bulk_min",
+    "ess_tail_min",
+    "divergences",
+    "ebfmi_min",
+    "mcse_max",
+)
 
 
 def gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
@@ -163,8 +174,10 @@ class Project:
         return self.spec.root
 
     def __repr__(self) -> str:
-        return (f"Project({self.spec.project.name!r}, {len(self.spec.items)} items, "
-                f"as_of={self.spec.as_of}, horizon={self.spec.horizon})")
+        return (
+            f"Project({self.spec.project.name!r}, {len(self.spec.items)} items, "
+            f"as_of={self.spec.as_of}, horizon={self.spec.horizon})"
+        )
 
     def fit(self, *, progressbar: bool = False, **settings: Any) -> ForecastRun:
         """Sample the posterior and check the gate, without saving (see :meth:`update`)."""
@@ -179,8 +192,14 @@ class Project:
         priors = prior_arrays(self.spec)
         evidence = evidence_arrays(self.spec)
         idata = sample(
-            priors, evidence, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
-            target_accept=sampler.target_accept, seed=sampler.seed, backend=sampler.backend,
+            priors,
+            evidence,
+            draws=sampler.draws,
+            tune=sampler.tune,
+            chains=sampler.chains,
+            target_accept=sampler.target_accept,
+            seed=sampler.seed,
+            backend=sampler.backend,
             progressbar=progressbar,
         )
         thresholds = {**gate_thresholds(self.spec), **gate_overrides}
@@ -204,13 +223,18 @@ class Project:
             "gate": gate.as_dict(),
             "versions": package_versions(),
             "inputs": self.spec.file_hashes,
-            "counts": {"items": len(self.spec.items), "codings": evidence.n_codings,
-                       "rated_items": evidence.n_rated, "indicator_obs": evidence.n_obs},
+            "counts": {
+                "items": len(self.spec.items),
+                "codings": evidence.n_codings,
+                "rated_items": evidence.n_rated,
+                "indicator_obs": evidence.n_obs,
+            },
         }
         return ForecastRun(idata, summary, manifest, None, self.spec)
 
-    def update(self, *, save: bool = True, progressbar: bool = False,
-               **settings: Any) -> ForecastRun:
+    def update(
+        self, *, save: bool = True, progressbar: bool = False, **settings: Any
+    ) -> ForecastRun:
         """Fit the model to the project's evidence and save the run (unless ``save=False``).
 
         Parameters

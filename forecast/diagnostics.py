@@ -53,7 +53,7 @@ class GateResult:
     mcse_max: float = float("nan")
 
     def as_dict(self) -> dict[str, Any]:
-        """The result as a JSON-ready mapping (NaN becomes None)."""
+        """Return the result as a JSON-ready mapping (NaN becomes None)."""
 
         def clean(v: Any) -> Any:
             if isinstance(v, float) and not np.isfinite(v):
@@ -81,13 +81,14 @@ def thresholds(gate: GateSettings | Mapping[str, float] | None) -> dict[str, flo
     unknown = set(gate) - set(DEFAULT_GATE)
     if unknown:
         raise ValueError(
-            f"unknown gate setting(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_GATE)}"
+            f"unknown gate setting(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(DEFAULT_GATE)}"
         )
     return {**DEFAULT_GATE, **{k: float(v) for k, v in gate.items()}}
 
 
 def _gated(posterior: xr.Dataset) -> xr.Dataset:
-    """The variables whose ESS is gated, with x reduced to the as_of (last) quarter."""
+    """Select the variables whose ESS is gated, with x at the as_of (last) quarter."""
     out = posterior[[v for v in ESS_VARS if v in posterior]]
     if "x" in out:
         out = out.assign(x=out["x"].isel({QUARTER: -1}))
@@ -105,7 +106,9 @@ def _worst(ds: xr.Dataset, pick: str) -> tuple[float, str]:
         v = float(values.ravel()[flat])
         if (pick == "max" and v > best) or (pick == "min" and v < best):
             idx = np.unravel_index(flat, values.shape)
-            labels = [str(da[d].values[i]) for d, i in zip(da.dims, idx, strict=True) if d in da.coords]
+            labels = [
+                str(da[d].values[i]) for d, i in zip(da.dims, idx, strict=True) if d in da.coords
+            ]
             best, where = v, f"{name}[{', '.join(labels)}]" if labels else name
     # Nothing computable (e.g. R-hat of a single chain) is NaN, which fails the check.
     return (best, where) if np.isfinite(best) else (float("nan"), "")
@@ -140,7 +143,9 @@ def check_gate(
     bulk, bulk_at = _worst(az.ess(gated, method="bulk"), "min")
     tail, tail_at = _worst(az.ess(gated, method="tail"), "min")
     mcse, mcse_at = _worst(az.mcse(post[["q"]], method="mean"), "max")
-    divergences = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    divergences = (
+        int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    )
     ebfmi = float(np.min(az.bfmi(idata))) if "energy" in idata.sample_stats else float("nan")
 
     def check(name: str, value: float, limit: float, ok: bool, where: str = "") -> Check:
@@ -150,8 +155,12 @@ def check_gate(
         check("rhat", rhat, limits["rhat_max"], rhat <= limits["rhat_max"], rhat_at),
         check("ess_bulk", bulk, limits["ess_bulk_min"], bulk >= limits["ess_bulk_min"], bulk_at),
         check("ess_tail", tail, limits["ess_tail_min"], tail >= limits["ess_tail_min"], tail_at),
-        check("divergences", divergences, limits["divergences_max"],
-              divergences <= limits["divergences_max"]),
+        check(
+            "divergences",
+            divergences,
+            limits["divergences_max"],
+            divergences <= limits["divergences_max"],
+        ),
         # A chain without energy statistics cannot show a good E-BFMI, so NaN fails.
         check("ebfmi", ebfmi, limits["ebfmi_min"], bool(ebfmi >= limits["ebfmi_min"])),
         check("mcse_q", mcse, limits["mcse_q_max"], mcse <= limits["mcse_q_max"], mcse_at),

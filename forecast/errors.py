@@ -1,7 +1,7 @@
 """Exception taxonomy: every error the library raises on purpose derives from ForecastError.
 
-Input errors carry a list of :class:`Problem` (file, line, message) so that all problems of a project
-are reported at once, as ``path:line: message``.
+Input errors carry a list of :class:`Problem` (file, line, message) so that all problems of a
+project are reported at once, as ``path:line: message``.
 """
 
 from __future__ import annotations

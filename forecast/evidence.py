@@ -29,7 +29,8 @@ def known_items(spec: ProjectSpec, as_of: Quarter | None = None) -> list[Located
     """
     as_of = as_of or spec.as_of
     return [
-        li for li in spec.items
+        li
+        for li in spec.items
         if li.item.published_date.quarter <= as_of and li.item.event_date.quarter <= as_of
     ]
 
@@ -79,8 +80,10 @@ class EvidenceArrays:
     @property
     def ratings_block(self) -> np.ndarray:
         """A[k] = sum_e w_e log lambda(r[e, k]) (MODEL.md §3)."""
-        return self.rating_weight @ self.rating_loglik if self.n_rated else np.zeros(
-            self.rating_loglik.shape[1]
+        return (
+            self.rating_weight @ self.rating_loglik
+            if self.n_rated
+            else np.zeros(self.rating_loglik.shape[1])
         )
 
     @property

@@ -20,6 +20,7 @@ from forecast.dims import SCENARIO
 from forecast.evidence import EvidenceArrays
 from forecast.priors import PriorArrays
 
+
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
     """Log of the logistic function, as ``min(x, 0) - log1p(exp(-|x|))``.
 
@@ -90,9 +91,7 @@ def ordinal_loglik(latent: np.ndarray, category: np.ndarray, cutpoints: np.ndarr
     ndarray, shape (..., coding)
     """
     lower, upper, has_lower, has_upper, const = ordinal_bounds(category, cutpoints)
-    return (
-        has_upper * log_sigmoid(upper - latent) + has_lower * log_sigmoid(latent - lower) + const
-    )
+    return has_upper * log_sigmoid(upper - latent) + has_lower * log_sigmoid(latent - lower) + const
 
 
 def interaction_matrix(priors: PriorArrays) -> np.ndarray:
@@ -116,8 +115,11 @@ def eta_from(
     x : ndarray, shape (S..., *extra, driver)
         Driver values; ``extra`` axes (e.g. node or quarter) sit between the sample axes and driver.
     alpha : ndarray, shape (S..., scenario)
+        Scenario offsets.
     beta : ndarray, shape (S..., scenario, driver)
-    gamma : ndarray, shape (S..., interaction), or None when there are no interactions.
+        Theory matrix.
+    gamma : ndarray, shape (S..., interaction), or None
+        Interaction coefficients (None when there are none).
     priors : PriorArrays
         Supplies the interaction layout.
 
@@ -169,6 +171,7 @@ def log_p_from(
     alpha, beta, gamma : ndarray
         As in :func:`eta_from`.
     priors : PriorArrays
+        Supplies h, the nodes and the innovation families.
 
     Returns
     -------
@@ -179,11 +182,12 @@ def log_p_from(
     spread = sigma * np.sqrt(h) * drift_scale(priors)
     future = centre[..., None, :] + spread[..., None, :] * priors.nodes
     log_soft = log_softmax(eta_from(future, alpha, beta, gamma, priors))
-    return logsumexp(log_soft, axis=-2) - np.log(priors.nodes.shape[0])
+    n_nodes = priors.nodes.shape[0]
+    return logsumexp(log_soft, axis=-2) - np.log(n_nodes)
 
 
 def ratings_block(log_p: np.ndarray, block: np.ndarray) -> np.ndarray:
-    """Log-likelihood of the whole ratings block, ``logsumexp_k(log p[k] + A[k])``, shape (S...,)."""
+    """Log-likelihood of the whole ratings block, ``logsumexp_k(log p[k] + A[k])``, (S...,)."""
     return logsumexp(log_p + block, axis=-1)
 
 
@@ -216,7 +220,7 @@ def indicator_loglik(
     noise: np.ndarray,
     evidence: EvidenceArrays,
 ) -> np.ndarray:
-    """Normal log density of each indicator observation, shape (S..., obs)."""
+    """Return the Normal log density of each indicator observation, shape (S..., obs)."""
     s = evidence.obs_series
     level = x[..., evidence.series_driver[s], evidence.obs_quarter]
     sd = noise[..., s]

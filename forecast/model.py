@@ -2,7 +2,8 @@
 
 Parameterisation (non-centred throughout, so the sampler sees unit-scale variables):
 
-- ``x[j, 0] = m_j + s_j * x0_z[j]``, ``mu[j] = d_j + sd_j * mu_z[j]``, ``sigma[j] ~ HalfNormal(v_j)``;
+- ``x[j, 0] = m_j + s_j * x0_z[j]``, ``mu[j] = d_j + sd_j * mu_z[j]``,
+  ``sigma[j] ~ HalfNormal(v_j)``;
 - ``x[j, t] = x[j, t-1] + mu[j] + sigma[j] * z[j, t]`` with unit innovations ``z_normal`` (Normal
   drivers) or ``z_student`` (Student-t drivers);
 - ``alpha = log pi0 + eps``, ``eps ~ ZeroSumNormal(offset_scale)``; ``beta = b + s_b * beta_z``;
@@ -41,7 +42,7 @@ OUTPUT_VARS = ("q", "p", "log_p", "p_now", "x", "x_H", "mu", "sigma", "alpha", "
 
 
 def _eta(x: pt.TensorVariable, alpha, beta, gamma, priors: PriorArrays) -> pt.TensorVariable:
-    """Scenario logits for driver values ``x`` with driver last (mirrors ``likelihood.eta_from``)."""
+    """Scenario logits for driver values ``x``, driver last (mirrors ``likelihood.eta_from``)."""
     eta = alpha + pt.dot(x, beta.T)
     if gamma is not None:
         a, b = priors.inter_drivers[:, 0], priors.inter_drivers[:, 1]
@@ -55,7 +56,7 @@ def _log_sigmoid(x: pt.TensorVariable) -> pt.TensorVariable:
 
 
 def pinned_observations(priors: PriorArrays, evidence: EvidenceArrays | None) -> np.ndarray:
-    """Indicator observations that anchor the driver path (indices into the observations).
+    """Return the indicator observations that anchor the driver path (indices into obs).
 
     An indicator pins its driver tightly when its noise is small; in the plain non-centred walk
     that makes a funnel between the noise sd and the innovations (hundreds of divergences on the
@@ -85,7 +86,9 @@ def _free_slots(priors: PriorArrays, pin_j: np.ndarray, pin_q: np.ndarray) -> di
     out = {}
     for name, mask in (("normal", ~priors.student_t), ("student", priors.student_t)):
         j, t = np.nonzero(free & mask[:, None])
-        labels = [f"{priors.drivers[a]}:{priors.quarters[b + 1]}" for a, b in zip(j, t, strict=True)]
+        labels = [
+            f"{priors.drivers[a]}:{priors.quarters[b + 1]}" for a, b in zip(j, t, strict=True)
+        ]
         out[name] = (j, t, labels)
     return out
 
@@ -94,7 +97,7 @@ def _last_pin(priors: PriorArrays, pin_j: np.ndarray, pin_q: np.ndarray) -> np.n
     """(driver, quarter) index into [0, offsets of pins...] of the latest pin at or before t."""
     last = np.zeros((len(priors.drivers), priors.n_quarters), dtype=int)
     for k in np.argsort(pin_q, kind="stable"):
-        last[pin_j[k], pin_q[k]:] = k + 1
+        last[pin_j[k], pin_q[k] :] = k + 1
     return last
 
 
@@ -103,8 +106,9 @@ def _unit_logp(z: pt.TensorVariable, nu: np.ndarray) -> pt.TensorVariable:
     finite = np.isfinite(nu)
     total = pt.sum(-0.5 * z[~finite] ** 2) - 0.5 * np.log(2 * np.pi) * int((~finite).sum())
     if finite.any():
-        total = total + pt.sum(pm.logp(pm.StudentT.dist(nu=nu[finite], mu=0.0, sigma=1.0),
-                                       z[finite]))
+        total = total + pt.sum(
+            pm.logp(pm.StudentT.dist(nu=nu[finite], mu=0.0, sigma=1.0), z[finite])
+        )
     return total
 
 
@@ -172,8 +176,11 @@ def build_model(
             steps = mu[:, None] + sigma[:, None] * _innovations(priors, slots)
             walk = pt.concatenate([walk, x0[:, None] + pt.cumsum(steps, axis=1)], axis=1)
         if len(pins):
-            x = pm.Deterministic("x", _pin(walk, mu, sigma, indicator, pins, pin_j, pin_q, priors,
-                                           use), dims=(DRIVER, QUARTER))
+            x = pm.Deterministic(
+                "x",
+                _pin(walk, mu, sigma, indicator, pins, pin_j, pin_q, priors, use),
+                dims=(DRIVER, QUARTER),
+            )
         else:
             x = pm.Deterministic("x", walk, dims=(DRIVER, QUARTER))
         x_H = pm.Deterministic("x_H", x[:, -1] + mu * priors.h, dims=DRIVER)
@@ -181,13 +188,15 @@ def build_model(
         eps = pm.ZeroSumNormal("eps", sigma=priors.offset_scale, dims=SCENARIO)
         alpha = pm.Deterministic("alpha", priors.log_pi0 + eps, dims=SCENARIO)
         beta_z = pm.Normal("beta_z", 0.0, 1.0, dims=(SCENARIO, DRIVER))
-        beta = pm.Deterministic("beta", priors.beta_mu + priors.beta_sigma * beta_z,
-                                dims=(SCENARIO, DRIVER))
+        beta = pm.Deterministic(
+            "beta", priors.beta_mu + priors.beta_sigma * beta_z, dims=(SCENARIO, DRIVER)
+        )
         gamma = None
         if len(priors.inter_scenario):
             gamma_z = pm.Normal("gamma_z", 0.0, 1.0, dims=INTERACTION)
-            gamma = pm.Deterministic("gamma", priors.inter_mu + priors.inter_sigma * gamma_z,
-                                     dims=INTERACTION)
+            gamma = pm.Deterministic(
+                "gamma", priors.inter_mu + priors.inter_sigma * gamma_z, dims=INTERACTION
+            )
 
         spread = sigma * np.sqrt(float(priors.h)) * drift_scale(priors)
         future = x_H[None, :] + spread[None, :] * priors.nodes  # (node, driver)
@@ -196,8 +205,11 @@ def build_model(
             "log_p", pt.logsumexp(log_soft, axis=0) - np.log(priors.nodes.shape[0]), dims=SCENARIO
         )
         pm.Deterministic("p", pt.exp(log_p), dims=SCENARIO)
-        pm.Deterministic("p_now", softmax(_eta(x.T, alpha, beta, gamma, priors), axis=-1),
-                         dims=(QUARTER, SCENARIO))
+        pm.Deterministic(
+            "p_now",
+            softmax(_eta(x.T, alpha, beta, gamma, priors), axis=-1),
+            dims=(QUARTER, SCENARIO),
+        )
 
         block = np.zeros(len(priors.scenarios))
         if use is not None and likelihood:
@@ -208,7 +220,7 @@ def build_model(
 
 
 def _innovations(priors: PriorArrays, slots: dict[str, tuple]) -> pt.TensorVariable:
-    """Unit innovations z (driver, step); pinned slots stay 0 (their path is set by the pin)."""
+    """Build unit innovations z (driver, step); pinned slots stay 0 (the pin sets the path)."""
     z = pt.zeros((len(priors.drivers), priors.n_quarters - 1))
     j, t, _ = slots["normal"]
     if len(j):
@@ -220,8 +232,9 @@ def _innovations(priors: PriorArrays, slots: dict[str, tuple]) -> pt.TensorVaria
     return z
 
 
-def _pin(walk, mu, sigma, indicator, pins, pin_j, pin_q, priors: PriorArrays,
-         evidence: EvidenceArrays) -> pt.TensorVariable:
+def _pin(
+    walk, mu, sigma, indicator, pins, pin_j, pin_q, priors: PriorArrays, evidence: EvidenceArrays
+) -> pt.TensorVariable:
     """Anchor the walk at the pinned observations; add their walk step and observation density."""
     intercept, slope, noise = indicator
     resid = pm.Normal("indicator_resid", 0.0, 1.0, dims=PIN)
@@ -261,8 +274,15 @@ def _indicator_parameters(evidence: EvidenceArrays) -> tuple | None:
     return intercept, slope, noise
 
 
-def _add_likelihood(x, log_p, indicator, block: np.ndarray, priors: PriorArrays,
-                    evidence: EvidenceArrays, pins: np.ndarray) -> None:
+def _add_likelihood(
+    x,
+    log_p,
+    indicator,
+    block: np.ndarray,
+    priors: PriorArrays,
+    evidence: EvidenceArrays,
+    pins: np.ndarray,
+) -> None:
     """Add the tempered evidence terms as potentials (mirrors ``likelihood.pointwise_loglik``)."""
     if evidence.n_codings:
         lower, upper, has_lower, has_upper, const = ordinal_bounds(

@@ -29,7 +29,7 @@ def scenario_colors(scenarios: list[str]) -> dict[str, str]:
     return {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(scenarios)}
 
 
-def plot_probabilities(idata, mass: float, var: str = "q") -> Figure:  # noqa: ANN001
+def plot_probabilities(idata, mass: float, var: str = "q") -> Figure:
     """Scenario probabilities: posterior mean, interval of ``mass`` and the draws' density."""
     q = stack_draws(idata.posterior[var])
     scenarios = [str(s) for s in q[SCENARIO].values]
@@ -44,8 +44,14 @@ def plot_probabilities(idata, mass: float, var: str = "q") -> Figure:  # noqa: A
         ax.violinplot(draws, positions=[row], vert=False, widths=0.8, showextrema=False)
         ax.hlines(row, lo, hi, color=colors[s], lw=4)
         ax.plot(draws.mean(), row, "o", color="white", mec=colors[s], mew=2, ms=9)
-        ax.annotate(f"{draws.mean():.2f}", (draws.mean(), row), xytext=(0, 10),
-                    textcoords="offset points", ha="center", fontsize=9)
+        ax.annotate(
+            f"{draws.mean():.2f}",
+            (draws.mean(), row),
+            xytext=(0, 10),
+            textcoords="offset points",
+            ha="center",
+            fontsize=9,
+        )
     for body in ax.collections:
         if hasattr(body, "set_alpha"):
             body.set_alpha(0.25)
@@ -71,8 +77,12 @@ def _future_draws(post: xr.Dataset, steps: int, nu: np.ndarray | None) -> np.nda
     return np.moveaxis(x_t[None] + walk, 0, 1)
 
 
-def plot_drivers(idata, mass: float, horizon: str | None = None,  # noqa: ANN001
-                 nu: np.ndarray | None = None) -> Figure:
+def plot_drivers(
+    idata,
+    mass: float,
+    horizon: str | None = None,
+    nu: np.ndarray | None = None,
+) -> Figure:
     """Fan charts of every driver: fitted from the start to as_of, projected to the horizon."""
     post = idata.posterior
     x = stack_draws(post["x"])  # (driver, quarter, sample)
@@ -114,7 +124,7 @@ def plot_drivers(idata, mass: float, horizon: str | None = None,  # noqa: ANN001
     return fig
 
 
-def plot_p_now(idata, mass: float) -> Figure:  # noqa: ANN001
+def plot_p_now(idata, mass: float) -> Figure:
     """Where the structure pointed each quarter: p_now(quarter, scenario) with intervals."""
     p = stack_draws(idata.posterior["p_now"])
     quarters = [str(q) for q in p[QUARTER].values]
@@ -137,7 +147,7 @@ def plot_p_now(idata, mass: float) -> Figure:  # noqa: ANN001
     return fig
 
 
-def plot_prior_posterior(idata, var: str, dim: str) -> Figure:  # noqa: ANN001
+def plot_prior_posterior(idata, var: str, dim: str) -> Figure:
     """Prior and posterior densities of a 1-D variable (e.g. q over scenarios, x_H over drivers)."""
     post = stack_draws(idata.posterior[var])
     prior = stack_draws(idata.prior[var]) if "prior" in idata.groups() else None
@@ -154,11 +164,10 @@ def plot_prior_posterior(idata, var: str, dim: str) -> Figure:  # noqa: ANN001
         bins = np.linspace(lo, hi, 50)
         if prior is not None:
             ax.hist(values[1], bins=bins, density=True, color="grey", alpha=0.4, label="prior")
-        ax.hist(values[0], bins=bins, density=True, color=PALETTE[0], alpha=0.6,
-                label="posterior")
+        ax.hist(values[0], bins=bins, density=True, color=PALETTE[0], alpha=0.6, label="posterior")
         ax.set_title(label, fontsize=10, loc="left")
         ax.set_yticks([])
-    for ax in axes.flat[len(labels):]:
+    for ax in axes.flat[len(labels) :]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=8)
     return fig

@@ -1,6 +1,7 @@
 """The prior in numpy: forward simulation of MODEL.md §2 and the implied prior forecast.
 
-Used by ``forecast priors`` (no PyMC import) and as the reference of the prior check (MODEL.md §6.1).
+Used by ``forecast priors`` (no PyMC import) and as the reference of the prior check
+(MODEL.md §6.1).
 """
 
 from __future__ import annotations
@@ -38,8 +39,16 @@ def simulate_prior(priors: PriorArrays, n: int, seed: int = 0) -> dict[str, np.n
     beta = rng.normal(priors.beta_mu, priors.beta_sigma, size=(n, n_scen, n_drivers))
     gamma = rng.normal(priors.inter_mu, priors.inter_sigma, size=(n, len(priors.inter_mu)))
     log_p = log_p_from(x[:, :, -1], mu, sigma, alpha, beta, gamma, priors)
-    return {"x": x, "mu": mu, "sigma": sigma, "alpha": alpha, "beta": beta, "gamma": gamma,
-            "log_p": log_p, "p": np.exp(log_p)}
+    return {
+        "x": x,
+        "mu": mu,
+        "sigma": sigma,
+        "alpha": alpha,
+        "beta": beta,
+        "gamma": gamma,
+        "log_p": log_p,
+        "p": np.exp(log_p),
+    }
 
 
 def prior_report(spec: ProjectSpec, draws: int = 4000, seed: int = 0) -> dict[str, Any]:
@@ -51,8 +60,13 @@ def prior_report(spec: ProjectSpec, draws: int = 4000, seed: int = 0) -> dict[st
     mean = sim["p"].mean(axis=0)
     baselines = np.exp(priors.log_pi0)
     scenarios = [
-        {"id": s, "baseline": float(baselines[k]), "mean": float(mean[k]),
-         "lower": float(lower[k]), "upper": float(upper[k])}
+        {
+            "id": s,
+            "baseline": float(baselines[k]),
+            "mean": float(mean[k]),
+            "lower": float(lower[k]),
+            "upper": float(upper[k]),
+        }
         for k, s in enumerate(priors.scenarios)
     ]
     drivers = [
@@ -61,14 +75,17 @@ def prior_report(spec: ProjectSpec, draws: int = 4000, seed: int = 0) -> dict[st
             "initial": {"mu": float(priors.init_mu[j]), "sigma": float(priors.init_sigma[j])},
             "trend": {"mu": float(priors.trend_mu[j]), "sigma": float(priors.trend_sigma[j])},
             "volatility": {"sigma": float(priors.vol_sigma[j])},
-            "innovations": "normal" if not np.isfinite(priors.nu[j])
+            "innovations": "normal"
+            if not np.isfinite(priors.nu[j])
             else f"student_t(nu={priors.nu[j]:g})",
         }
         for j, d in enumerate(priors.drivers)
     ]
     theory = {
-        s: {d: {"mu": float(priors.beta_mu[k, j]), "sigma": float(priors.beta_sigma[k, j])}
-            for j, d in enumerate(priors.drivers)}
+        s: {
+            d: {"mu": float(priors.beta_mu[k, j]), "sigma": float(priors.beta_sigma[k, j])}
+            for j, d in enumerate(priors.drivers)
+        }
         for k, s in enumerate(priors.scenarios)
     }
     return {
@@ -81,8 +98,9 @@ def prior_report(spec: ProjectSpec, draws: int = 4000, seed: int = 0) -> dict[st
         "theory": theory,
         "interactions": [
             {"term": label, "mu": float(m), "sigma": float(s)}
-            for label, m, s in zip(priors.interaction_labels, priors.inter_mu, priors.inter_sigma,
-                                   strict=True)
+            for label, m, s in zip(
+                priors.interaction_labels, priors.inter_mu, priors.inter_sigma, strict=True
+            )
         ],
         "offset_scale": priors.offset_scale,
         "scenarios": scenarios,

@@ -54,7 +54,10 @@ class PriorArrays:
 
     @property
     def interaction_labels(self) -> list[str]:
-        """Readable labels of the interaction terms, e.g. 'china_hubris:power_asymmetry*leader_affinity'."""
+        """Readable labels of the interaction terms, one per term in the order of ``inter_*``.
+
+        For example ``china_hubris:power_asymmetry*leader_affinity``.
+        """
         return [
             f"{self.scenarios[k]}:{self.drivers[a]}*{self.drivers[b]}"
             for k, (a, b) in zip(self.inter_scenario, self.inter_drivers, strict=True)
@@ -88,9 +91,10 @@ def prior_arrays(spec: ProjectSpec, n_nodes: int | None = None) -> PriorArrays:
     beta_mu = np.full((len(scenarios), len(drivers)), dmu)
     beta_sigma = np.full((len(scenarios), len(drivers)), dsd)
     for cell in spec.theory.cells:
-        beta_mu[k_index[cell.scenario], j_index[cell.driver]], beta_sigma[
-            k_index[cell.scenario], j_index[cell.driver]
-        ] = cell.params()
+        (
+            beta_mu[k_index[cell.scenario], j_index[cell.driver]],
+            beta_sigma[k_index[cell.scenario], j_index[cell.driver]],
+        ) = cell.params()
 
     terms = []
     inter = spec.theory.interactions

@@ -78,7 +78,8 @@ def quarter_range(start: Quarter, end: Quarter) -> list[Quarter]:
 class PartialDate:
     """A date known to the day, the month or only the year (evidence is often dated loosely).
 
-    A year-only date belongs to the year's last quarter, as yearly indicator values do (MODEL.md §3).
+    A year-only date belongs to the year's last quarter, as yearly indicator values do
+    (MODEL.md §3).
     """
 
     year: int

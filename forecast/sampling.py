@@ -8,6 +8,7 @@ Nothing is written except the compilation caches of JAX and PyTensor.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,10 @@ from forecast.priors import PriorArrays  # noqa: E402
 Backend = Literal["numpyro", "pymc", "nutpie"]
 BACKENDS: tuple[str, ...] = ("numpyro", "pymc", "nutpie")
 
+#: Name of the log-likelihood variable. xarray cannot hold a data variable named like one of its
+#: own dims, so while dims.py spells both "evidence" the variable falls back to "loglik".
+LOGLIK_VAR = LOG_LIKELIHOOD_VAR if LOG_LIKELIHOOD_VAR != EVIDENCE else "loglik"
+
 #: Draws that feed the log-likelihood: the posterior variables pointwise_loglik reads.
 _LOGLIK_VARS = ("x", "log_p", "indicator_intercept", "indicator_slope", "indicator_noise")
 
@@ -57,8 +62,15 @@ def _configure_jax() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def _sample_numpyro(model: pm.Model, draws: int, tune: int, chains: int, target_accept: float,
-                    seed: int, progressbar: bool) -> az.InferenceData:
+def _sample_numpyro(
+    model: pm.Model,
+    draws: int,
+    tune: int,
+    chains: int,
+    target_accept: float,
+    seed: int,
+    progressbar: bool,
+) -> az.InferenceData:
     _configure_jax()
     import jax
     from pymc.sampling.jax import sample_numpyro_nuts
@@ -67,30 +79,68 @@ def _sample_numpyro(model: pm.Model, draws: int, tune: int, chains: int, target_
     # chains one after another, so fall back to running them vectorised on one device instead.
     method = "parallel" if jax.local_device_count() >= chains else "vectorized"
     return sample_numpyro_nuts(
-        draws=draws, tune=tune, chains=chains, target_accept=target_accept, random_seed=seed,
-        model=model, progressbar=progressbar, chain_method=method,
-        idata_kwargs={"log_likelihood": False}, compute_convergence_checks=False,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+        random_seed=seed,
+        model=model,
+        progressbar=progressbar,
+        chain_method=method,
+        idata_kwargs={"log_likelihood": False},
+        compute_convergence_checks=False,
     )
 
 
-def _sample_pymc(model: pm.Model, draws: int, tune: int, chains: int, target_accept: float,
-                 seed: int, progressbar: bool) -> az.InferenceData:
+def _sample_pymc(
+    model: pm.Model,
+    draws: int,
+    tune: int,
+    chains: int,
+    target_accept: float,
+    seed: int,
+    progressbar: bool,
+) -> az.InferenceData:
+    # Forking a process in which JAX already runs threads is unsafe (and warns): use a forkserver.
+    mp_ctx = "forkserver" if "jax" in sys.modules else None
     return pm.sample(
-        draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
-        target_accept=target_accept, random_seed=seed, model=model, progressbar=progressbar,
-        compute_convergence_checks=False, idata_kwargs={"log_likelihood": False},
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=min(chains, os.cpu_count() or 1),
+        mp_ctx=mp_ctx,
+        target_accept=target_accept,
+        random_seed=seed,
+        model=model,
+        progressbar=progressbar,
+        compute_convergence_checks=False,
+        idata_kwargs={"log_likelihood": False},
     )
 
 
-def _sample_nutpie(model: pm.Model, draws: int, tune: int, chains: int, target_accept: float,
-                   seed: int, progressbar: bool) -> az.InferenceData:
+def _sample_nutpie(
+    model: pm.Model,
+    draws: int,
+    tune: int,
+    chains: int,
+    target_accept: float,
+    seed: int,
+    progressbar: bool,
+) -> az.InferenceData:
     _configure_jax()
     import nutpie
 
     compiled = nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax")
     idata = nutpie.sample(
-        compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
-        seed=seed, target_accept=target_accept, progress_bar=progressbar, save_warmup=False,
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=min(chains, os.cpu_count() or 1),
+        seed=seed,
+        target_accept=target_accept,
+        progress_bar=progressbar,
+        save_warmup=False,
     )
     # Keep the groups every backend shares; nutpie adds unconstrained draws and warm-up stats.
     return az.InferenceData(posterior=idata.posterior, sample_stats=idata.sample_stats)
@@ -99,17 +149,19 @@ def _sample_nutpie(model: pm.Model, draws: int, tune: int, chains: int, target_a
 _SAMPLERS = {"numpyro": _sample_numpyro, "pymc": _sample_pymc, "nutpie": _sample_nutpie}
 
 
-def sample_prior(priors: PriorArrays, evidence: EvidenceArrays | None, draws: int,
-                 seed: int) -> xr.Dataset:
+def sample_prior(
+    priors: PriorArrays, evidence: EvidenceArrays | None, draws: int, seed: int
+) -> xr.Dataset:
     """Forward-sample the prior model; same variables as the posterior, and q = p."""
     model = build_model(priors, evidence, likelihood=False)
     prior = pm.sample_prior_predictive(draws=draws, model=model, random_seed=seed).prior
     return prior
 
 
-def log_likelihood(posterior: xr.Dataset, priors: PriorArrays,
-                   evidence: EvidenceArrays | None) -> xr.Dataset:
-    """The ``log_likelihood`` group: one variable ``evidence`` with one entry per evidence term."""
+def log_likelihood(
+    posterior: xr.Dataset, priors: PriorArrays, evidence: EvidenceArrays | None
+) -> xr.Dataset:
+    """Build the ``log_likelihood`` group: one variable (``LOGLIK_VAR``), one entry per term."""
     labels = evidence.log_likelihood_labels if evidence is not None else []
     shape = (posterior.sizes["chain"], posterior.sizes["draw"])
     if labels:
@@ -118,10 +170,11 @@ def log_likelihood(posterior: xr.Dataset, priors: PriorArrays,
     else:
         values = np.zeros((*shape, 0))
     da = xr.DataArray(
-        values, dims=("chain", "draw", EVIDENCE),
+        values,
+        dims=("chain", "draw", EVIDENCE),
         coords={"chain": posterior["chain"], "draw": posterior["draw"], EVIDENCE: labels},
     )
-    return xr.Dataset({LOG_LIKELIHOOD_VAR: da})
+    return xr.Dataset({LOGLIK_VAR: da})
 
 
 def _versions(backend: str) -> str:
@@ -189,9 +242,15 @@ def sample(
         groups["prior"] = sample_prior(priors, evidence, prior_draws, seed)
     out = az.InferenceData(**groups)
     settings: dict[str, str | int | float] = {
-        "backend": backend, "draws": draws, "tune": tune, "chains": chains,
-        "target_accept": target_accept, "seed": seed, "n_nodes": int(priors.nodes.shape[0]),
-        "sampling_time_s": round(elapsed, 3), "versions": _versions(backend),
+        "backend": backend,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "target_accept": target_accept,
+        "seed": seed,
+        "n_nodes": int(priors.nodes.shape[0]),
+        "sampling_time_s": round(elapsed, 3),
+        "versions": _versions(backend),
     }
     out.posterior.attrs.update({**settings, **dict(attrs or {})})
     return out

@@ -79,9 +79,7 @@ def make_evidence(
     indicator: (driver, [(quarter, value), ...]) with priors (a_mu, a_sd, c_sd, noise_sd).
     """
     k = len(priors.scenarios)
-    r_loglik = [
-        [np.log(RATING_LAMBDA[r.get(s, "N")]) for s in range(k)] for r, _ in ratings
-    ]
+    r_loglik = [[np.log(RATING_LAMBDA[r.get(s, "N")]) for s in range(k)] for r, _ in ratings]
     obs = list(indicator[1]) if indicator is not None else []
     a_mu, a_sd, c_sd, n_sd = indicator_priors
     has_series = indicator is not None
@@ -121,8 +119,9 @@ def _softmax(a: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def forward_prior(priors: PriorArrays, n: int, rng: np.random.Generator,
-                  evidence: EvidenceArrays | None = None) -> dict[str, np.ndarray]:
+def forward_prior(
+    priors: PriorArrays, n: int, rng: np.random.Generator, evidence: EvidenceArrays | None = None
+) -> dict[str, np.ndarray]:
     """n independent draws of the prior, written from MODEL.md §2 without forecast.likelihood."""
     k, j, t_len = len(priors.scenarios), len(priors.drivers), priors.n_quarters
     x0 = priors.init_mu + priors.init_sigma * rng.standard_normal((n, j))
@@ -149,8 +148,9 @@ def forward_prior(priors: PriorArrays, n: int, rng: np.random.Generator,
     return out
 
 
-def structural_p(draws: dict[str, np.ndarray], priors: PriorArrays,
-                 nodes: np.ndarray | None = None) -> np.ndarray:
+def structural_p(
+    draws: dict[str, np.ndarray], priors: PriorArrays, nodes: np.ndarray | None = None
+) -> np.ndarray:
     """p = mean over nodes of softmax(eta(x_T + mu h + sigma sqrt(h) s nu_n)), looped per node."""
     nodes = priors.nodes if nodes is None else nodes
     x_t, mu, sigma = draws["x"][:, :, -1], draws["mu"], draws["sigma"]
@@ -166,8 +166,9 @@ def structural_p(draws: dict[str, np.ndarray], priors: PriorArrays,
     return total / len(nodes)
 
 
-def reference_loglik(draws: dict[str, np.ndarray], priors: PriorArrays,
-                     evidence: EvidenceArrays) -> tuple[np.ndarray, np.ndarray]:
+def reference_loglik(
+    draws: dict[str, np.ndarray], priors: PriorArrays, evidence: EvidenceArrays
+) -> tuple[np.ndarray, np.ndarray]:
     """Total log-likelihood per draw and the ratings-block term A, from first principles.
 
     Ordinal probabilities come from the logistic CDF directly in float64 (fine for the moderate
@@ -183,8 +184,10 @@ def reference_loglik(draws: dict[str, np.ndarray], priors: PriorArrays,
         total += evidence.coding_weight[i] * np.log(prob)
     for i in range(evidence.n_obs):
         s = evidence.obs_series[i]
-        mean = draws["a"][:, s] + draws["c"][:, s] * draws["x"][
-            :, evidence.series_driver[s], evidence.obs_quarter[i]]
+        mean = (
+            draws["a"][:, s]
+            + draws["c"][:, s] * draws["x"][:, evidence.series_driver[s], evidence.obs_quarter[i]]
+        )
         sd = draws["sd"][:, s]
         total += -0.5 * ((evidence.obs_value[i] - mean) / sd) ** 2 - np.log(sd * np.sqrt(2 * np.pi))
     block = np.zeros(len(priors.scenarios))
@@ -195,8 +198,9 @@ def reference_loglik(draws: dict[str, np.ndarray], priors: PriorArrays,
     return total, block
 
 
-def simulate_codings(priors: PriorArrays, x: np.ndarray, rng: np.random.Generator,
-                     n_codings: int) -> list[tuple[int, int, int, float]]:
+def simulate_codings(
+    priors: PriorArrays, x: np.ndarray, rng: np.random.Generator, n_codings: int
+) -> list[tuple[int, int, int, float]]:
     """Draw weight-1 ordinal codings of one latent path ``x`` (driver, quarter)."""
     out = []
     for _ in range(n_codings):

@@ -16,9 +16,20 @@ from forecast.io.atomic import LOCK_NAME
 from forecast.io.project import load_project
 
 ADD = [
-    "evidence", "add", "--title", "Joint bomber patrol near Alaska",
-    "--date", "2024-07-24", "--source", "NORAD, 'NORAD detects Russian and PRC aircraft', 2024-07-24",
-    "--reliability", "A", "--credibility", "1", "--coder", "tester",
+    "evidence",
+    "add",
+    "--title",
+    "Joint bomber patrol near Alaska",
+    "--date",
+    "2024-07-24",
+    "--source",
+    "NORAD, 'NORAD detects Russian and PRC aircraft', 2024-07-24",
+    "--reliability",
+    "A",
+    "--credibility",
+    "1",
+    "--coder",
+    "tester",
 ]
 
 
@@ -40,11 +51,20 @@ def test_add_writes_one_valid_file(project: Path) -> None:
 
 
 def test_add_scenario_ratings(project: Path) -> None:
-    result = run(*ADD, "--scenario", "entente=cc", "--scenario", "us_rapprochement=I",
-                 "--project", str(project))
+    result = run(
+        *ADD,
+        "--scenario",
+        "entente=cc",
+        "--scenario",
+        "us_rapprochement=I",
+        "--project",
+        str(project),
+    )
     assert result.exit_code == 0, result.output
-    assert load_project(project).item("e129").item.scenarios == {"entente": "CC",
-                                                                  "us_rapprochement": "I"}
+    assert load_project(project).item("e129").item.scenarios == {
+        "entente": "CC",
+        "us_rapprochement": "I",
+    }
 
 
 def test_add_invalid_item_writes_nothing(project: Path) -> None:
@@ -59,8 +79,9 @@ def test_add_invalid_item_writes_nothing(project: Path) -> None:
 
 def test_add_both_kinds_writes_nothing(project: Path) -> None:
     before = tree_digest(project)
-    result = run(*ADD, "--driver", "us_threat=1", "--scenario", "entente=C",
-                 "--project", str(project))
+    result = run(
+        *ADD, "--driver", "us_threat=1", "--scenario", "entente=C", "--project", str(project)
+    )
     assert result.exit_code == 1 and "never both" in result.output
     assert tree_digest(project) == before
 
@@ -100,14 +121,16 @@ def test_stale_lock_is_taken_over(project: Path) -> None:
 
 
 def test_list_filters_and_json(shipped: Path) -> None:
-    result = run("evidence", "list", "--project", str(shipped), "--driver", "leader_affinity",
-                 "--json")
+    result = run(
+        "evidence", "list", "--project", str(shipped), "--driver", "leader_affinity", "--json"
+    )
     assert result.exit_code == 0
     items = json.loads(result.output)
     assert items and all("leader_affinity" in i["drivers"] for i in items)
     assert {"id", "date", "title", "source", "reliability", "credibility", "path"} <= set(items[0])
-    since = json.loads(run("evidence", "list", "--project", str(shipped), "--since", "2025",
-                           "--json").output)
+    since = json.loads(
+        run("evidence", "list", "--project", str(shipped), "--since", "2025", "--json").output
+    )
     assert since and all(str(i["date"])[:4] >= "2025" for i in since)
 
 
@@ -174,10 +197,12 @@ def test_init_shipped_and_blank(tmp_path: Path) -> None:
 
 
 def test_cli_import_does_not_load_pymc() -> None:
-    code = ("import sys, forecast.cli; from click.testing import CliRunner; "
-            "CliRunner().invoke(forecast.cli.main, ['validate']); "
-            "bad = [m for m in ('pymc', 'pytensor', 'arviz', 'jax') if m in sys.modules]; "
-            "print(','.join(bad))")
+    code = (
+        "import sys, forecast.cli; from click.testing import CliRunner; "
+        "CliRunner().invoke(forecast.cli.main, ['validate']); "
+        "bad = [m for m in ('pymc', 'pytensor', 'arviz', 'jax') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 

@@ -64,8 +64,15 @@ def test_weight_zero_coding_is_exactly_zero() -> None:
 def test_log_p_matches_independent_loop(student_t: tuple, interactions: bool) -> None:
     priors = make_priors(n_drivers=3, student_t=student_t, interactions=interactions)
     draws = forward_prior(priors, 50, np.random.default_rng(1))
-    got = L.log_p_from(draws["x"][:, :, -1], draws["mu"], draws["sigma"], draws["alpha"],
-                       draws["beta"], draws["gamma"], priors)
+    got = L.log_p_from(
+        draws["x"][:, :, -1],
+        draws["mu"],
+        draws["sigma"],
+        draws["alpha"],
+        draws["beta"],
+        draws["gamma"],
+        priors,
+    )
     np.testing.assert_allclose(np.exp(got), structural_p(draws, priors), rtol=1e-10)
     np.testing.assert_allclose(np.exp(got).sum(axis=-1), 1.0, rtol=1e-12)
 
@@ -75,8 +82,14 @@ def test_256_nodes_agree_with_16384() -> None:
     priors = make_priors(n_scenarios=4, n_drivers=4, n_nodes=256, student_t=(2,))
     fine = dataclasses.replace(priors, nodes=future_nodes(16384, 4))
     draws = forward_prior(priors, 300, np.random.default_rng(2))
-    args = (draws["x"][:, :, -1], draws["mu"], draws["sigma"], draws["alpha"], draws["beta"],
-            draws["gamma"])
+    args = (
+        draws["x"][:, :, -1],
+        draws["mu"],
+        draws["sigma"],
+        draws["alpha"],
+        draws["beta"],
+        draws["gamma"],
+    )
     coarse_p = np.exp(L.log_p_from(*args, priors))
     fine_p = np.exp(L.log_p_from(*args, fine))
     assert np.max(np.abs(coarse_p - fine_p)) < 0.005
@@ -107,8 +120,13 @@ def test_pointwise_order_and_total_match_reference() -> None:
     )
     draws = forward_prior(priors, 20, np.random.default_rng(4), evidence)
     log_p = np.log(draws["p"])
-    named = {"x": draws["x"], "log_p": log_p, "indicator_intercept": draws["a"],
-             "indicator_slope": draws["c"], "indicator_noise": draws["sd"]}
+    named = {
+        "x": draws["x"],
+        "log_p": log_p,
+        "indicator_intercept": draws["a"],
+        "indicator_slope": draws["c"],
+        "indicator_noise": draws["sd"],
+    }
     out = L.pointwise_loglik(named, priors, evidence)
     assert out.shape == (20, len(evidence.log_likelihood_labels))
     assert evidence.log_likelihood_labels[-1] == "ratings"

@@ -27,6 +27,12 @@ def _random_point(model, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {k: rng.normal(size=np.shape(v)) for k, v in model.initial_point().items()}
 
 
+def _at_point(model, names: list[str]):
+    """Compile ``names`` (deterministics or potentials) as functions of the value variables."""
+    outputs = model.replace_rvs_by_values([model[n] for n in names])
+    return model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")
+
+
 def test_dims_and_names(project) -> None:
     priors, evidence = project
     model = build_model(priors, evidence)
@@ -40,8 +46,12 @@ def test_dims_and_names(project) -> None:
     assert dims["gamma"] == ("interaction",)
     assert list(model.coords[SCENARIO]) == priors.scenarios
     assert list(model.coords[QUARTER]) == priors.quarters
-    assert {p.name for p in model.potentials} == {"codings", "indicators", "ratings",
-                                                  "indicator_pins"}
+    assert {p.name for p in model.potentials} == {
+        "codings",
+        "indicators",
+        "ratings",
+        "indicator_pins",
+    }
 
 
 def test_finite_logp_and_gradient_at_initial_point(project) -> None:
@@ -59,8 +69,7 @@ def test_prior_model_has_no_likelihood(project) -> None:
     assert not prior.potentials
     assert "indicator_slope" in prior.named_vars
     point = prior.initial_point()
-    f = prior.compile_fn([prior["q"], prior["p"]], inputs=prior.value_vars,
-                         on_unused_input="ignore")
+    f = _at_point(prior, ["q", "p"])
     q, p = f(point)
     np.testing.assert_allclose(q, p)
 
@@ -70,17 +79,17 @@ def test_potentials_equal_pointwise_loglik(project) -> None:
     priors, evidence = project
     model = build_model(priors, evidence, pin_indicators=False)
     names = ["x", "log_p", "indicator_intercept", "indicator_slope", "indicator_noise"]
-    f = model.compile_fn([model[n] for n in names] + list(model.potentials),
-                         inputs=model.value_vars, on_unused_input="ignore")
+    f = _at_point(model, names + [p.name for p in model.potentials])
     rng = np.random.default_rng(0)
     for _ in range(5):
         out = f(_random_point(model, rng))
         draws = dict(zip(names, out[: len(names)], strict=True))
         pointwise = L.pointwise_loglik(draws, priors, evidence)
-        np.testing.assert_allclose(sum(out[len(names):]), pointwise.sum(), rtol=1e-10)
+        np.testing.assert_allclose(sum(out[len(names) :]), pointwise.sum(), rtol=1e-10)
         # the ratings entry is logsumexp(log p + A) of the same draw
-        np.testing.assert_allclose(pointwise[-1], L.ratings_block(draws["log_p"],
-                                                                  evidence.ratings_block))
+        np.testing.assert_allclose(
+            pointwise[-1], L.ratings_block(draws["log_p"], evidence.ratings_block)
+        )
 
 
 def test_weight_zero_coding_changes_nothing(project) -> None:
@@ -100,14 +109,15 @@ def test_log_p_matches_numpy(project) -> None:
     priors, evidence = project
     model = build_model(priors, evidence)
     names = ["x", "mu", "sigma", "alpha", "beta", "gamma", "log_p", "q", "p_now"]
-    f = model.compile_fn([model[n] for n in names], inputs=model.value_vars,
-                         on_unused_input="ignore")
+    f = _at_point(model, names)
     out = dict(zip(names, f(_random_point(model, np.random.default_rng(2))), strict=True))
-    log_p = L.log_p_from(out["x"][:, -1], out["mu"], out["sigma"], out["alpha"], out["beta"],
-                         out["gamma"], priors)
+    log_p = L.log_p_from(
+        out["x"][:, -1], out["mu"], out["sigma"], out["alpha"], out["beta"], out["gamma"], priors
+    )
     np.testing.assert_allclose(out["log_p"], log_p, rtol=1e-10)
-    np.testing.assert_allclose(np.log(out["q"]), L.log_q_from(log_p, evidence.ratings_block),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        np.log(out["q"]), L.log_q_from(log_p, evidence.ratings_block), rtol=1e-10
+    )
     eta = L.eta_from(out["x"].T, out["alpha"], out["beta"], out["gamma"], priors)
     np.testing.assert_allclose(out["p_now"], np.exp(L.log_softmax(eta)), rtol=1e-10)
 
@@ -120,8 +130,7 @@ def test_pinned_model_is_a_change_of_variables(project) -> None:
     pinned = build_model(priors, evidence)
     plain = build_model(priors, evidence, pin_indicators=False)
     names = ["x", "mu", "sigma", "indicator_slope", "indicator_noise"]
-    f = pinned.compile_fn([pinned[n] for n in names], inputs=pinned.value_vars,
-                          on_unused_input="ignore")
+    f = _at_point(pinned, names)
     rng = np.random.default_rng(3)
     scale = L.drift_scale(priors)
     for _ in range(3):
@@ -131,14 +140,20 @@ def test_pinned_model_is_a_change_of_variables(project) -> None:
         plain_point = {k: v for k, v in point.items() if k in plain.initial_point()}
         for name, flat in (("z_normal", "innovation_normal"), ("z_student", "innovation_student")):
             labels = plain.coords[flat]
-            idx = [(priors.drivers.index(lab.split(":")[0]),
-                    priors.quarters.index(lab.split(":")[1]) - 1) for lab in labels]
+            idx = [
+                (
+                    priors.drivers.index(lab.split(":")[0]),
+                    priors.quarters.index(lab.split(":")[1]) - 1,
+                )
+                for lab in labels
+            ]
             plain_point[name] = np.array([z[j, t] for j, t in idx])
         jac = 0.0
         for i in pins:
-            j, q = evidence.series_driver[0], evidence.obs_quarter[i]
+            j, _q = evidence.series_driver[0], evidence.obs_quarter[i]
             step_sd = sigma[j] * scale[j]
             post_sd = 1 / np.sqrt(1 / step_sd**2 + slope[0] ** 2 / noise[0] ** 2)
             jac += np.log(post_sd / sigma[j])
-        np.testing.assert_allclose(pinned.compile_logp()(point),
-                                   plain.compile_logp()(plain_point) + jac, rtol=1e-9)
+        np.testing.assert_allclose(
+            pinned.compile_logp()(point), plain.compile_logp()(plain_point) + jac, rtol=1e-9
+        )

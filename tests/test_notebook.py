@@ -22,8 +22,9 @@ def test_example_notebook_runs(tmp_path: Path) -> None:
         "SETTINGS = {'draws': 100, 'tune': 100, 'chains': 2, 'backend': 'numpyro'}\n"
         "SAVE = True\n"
     )
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)

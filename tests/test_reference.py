@@ -52,8 +52,15 @@ PROJECTS = {
         },
     ),
     "student_t_interactions": (
-        {"n_scenarios": 3, "n_drivers": 2, "n_quarters": 8, "h": 6, "n_nodes": 32,
-         "student_t": (1,), "interactions": True},
+        {
+            "n_scenarios": 3,
+            "n_drivers": 2,
+            "n_quarters": 8,
+            "h": 6,
+            "n_nodes": 32,
+            "student_t": (1,),
+            "interactions": True,
+        },
         {
             "codings": [(1, 6, 2, 1.0), (0, 3, -2, 0.6), (1, 7, 1, 0.5)],
             "ratings": [({1: "CC", 0: "II"}, 0.6), ({2: "C"}, 1.0)],
@@ -87,8 +94,7 @@ def test_posterior_q_matches_importance_sampling(name: str) -> None:
 
 def test_no_evidence_posterior_equals_prior() -> None:
     """MODEL.md §6.1: without evidence the posterior of q is its prior (q = p)."""
-    priors = make_priors(n_scenarios=3, n_drivers=2, n_quarters=8, h=6, n_nodes=32,
-                         student_t=(0,))
+    priors = make_priors(n_scenarios=3, n_drivers=2, n_quarters=8, h=6, n_nodes=32, student_t=(0,))
     fit = _fit(priors, None)
     mean, mcse = _mean_and_mcse(fit, "q")
     draws = forward_prior(priors, 400_000, np.random.default_rng(5))
@@ -96,8 +102,9 @@ def test_no_evidence_posterior_equals_prior() -> None:
     assert np.all(np.abs(mean - ref) <= 4 * np.sqrt(mcse**2 + ref_se**2)), (mean, ref)
     q = fit.posterior["q"].values.reshape(-1, 3)
     for k in range(3):  # the spread too: 10% and 90% quantiles within 0.02
-        np.testing.assert_allclose(np.quantile(q[:, k], [0.1, 0.9]),
-                                   np.quantile(draws["p"][:, k], [0.1, 0.9]), atol=0.02)
+        np.testing.assert_allclose(
+            np.quantile(q[:, k], [0.1, 0.9]), np.quantile(draws["p"][:, k], [0.1, 0.9]), atol=0.02
+        )
 
 
 def test_monotone_evidence() -> None:
@@ -105,24 +112,29 @@ def test_monotone_evidence() -> None:
     priors = make_priors(n_scenarios=3, n_drivers=2, n_quarters=8, h=6, n_nodes=32)
     base_kw = {"codings": [(0, 3, 1, 1.0), (1, 6, -1, 1.0)], "ratings": [({1: "C"}, 0.6)]}
     base = _fit(priors, make_evidence(priors, **base_kw))
-    x0, x0_se = _mean_and_mcse(base, "x")
+    x0, _x0_se = _mean_and_mcse(base, "x")
     q0, q0_se = _mean_and_mcse(base, "q")
 
     # an added +2 coding never lowers that driver's posterior mean
-    plus = make_evidence(priors, codings=[*base_kw["codings"], (0, 7, 2, 1.0)],
-                         ratings=base_kw["ratings"])
+    plus = make_evidence(
+        priors, codings=[*base_kw["codings"], (0, 7, 2, 1.0)], ratings=base_kw["ratings"]
+    )
     x1, _ = _mean_and_mcse(_fit(priors, plus), "x")
     assert np.all(x1[0, 3:] > x0[0, 3:])
 
     # an item rated CC for k and II for the others raises E[q_k]
     k = 2
-    rated = make_evidence(priors, codings=base_kw["codings"],
-                          ratings=[*base_kw["ratings"], ({k: "CC", 0: "II", 1: "II"}, 1.0)])
+    rated = make_evidence(
+        priors,
+        codings=base_kw["codings"],
+        ratings=[*base_kw["ratings"], ({k: "CC", 0: "II", 1: "II"}, 1.0)],
+    )
     q1, q1_se = _mean_and_mcse(_fit(priors, rated), "q")
     assert q1[k] - q0[k] > 4 * np.sqrt(q0_se[k] ** 2 + q1_se[k] ** 2)
 
     # a weight-0 item changes nothing beyond MCSE
-    zero = make_evidence(priors, codings=[*base_kw["codings"], (1, 2, -2, 0.0)],
-                         ratings=base_kw["ratings"])
+    zero = make_evidence(
+        priors, codings=[*base_kw["codings"], (1, 2, -2, 0.0)], ratings=base_kw["ratings"]
+    )
     q2, q2_se = _mean_and_mcse(_fit(priors, zero, seed=2), "q")
     assert np.all(np.abs(q2 - q0) <= 4 * np.sqrt(q0_se**2 + q2_se**2))

@@ -10,8 +10,10 @@ import pytest
 import xarray as xr
 
 from forecast.diagnostics import check_gate, thresholds
-from forecast.dims import EVIDENCE, LOG_LIKELIHOOD_VAR
+from forecast.dims import EVIDENCE
 from tests.model_factory import make_evidence, make_priors
+
+LOGLIK_VAR = "loglik"  # forecast.sampling.LOGLIK_VAR, without importing pymc at collection
 
 TINY = {"draws": 150, "tune": 150, "chains": 2, "target_accept": 0.9, "prior_draws": 100}
 
@@ -38,14 +40,14 @@ def fit(project):
 
 @pytest.mark.sampling
 def test_groups_names_and_dims(fit, project) -> None:
-    priors, evidence = project
+    _priors, evidence = project
     assert {"posterior", "prior", "log_likelihood", "sample_stats"} <= set(fit.groups())
     post = fit.posterior
     for name in ("q", "p", "log_p", "p_now", "x", "x_H", "mu", "sigma", "alpha", "beta"):
         assert name in post and name in fit.prior, name
     assert post["x"].dims == ("chain", "draw", "driver", "quarter")
     assert post.sizes["draw"] == TINY["draws"] and post.sizes["chain"] == TINY["chains"]
-    ll = fit.log_likelihood[LOG_LIKELIHOOD_VAR]
+    ll = fit.log_likelihood[LOGLIK_VAR]
     assert list(ll[EVIDENCE].values) == evidence.log_likelihood_labels
     assert np.all(np.isfinite(ll.values))
     assert np.all(ll.sel({EVIDENCE: "e002:d0"}).values == 0.0)  # weight-0 coding
@@ -73,7 +75,7 @@ def test_same_seed_same_draws(project, backend) -> None:
     a = sample(priors, evidence, seed=5, backend=backend, **settings)
     b = sample(priors, evidence, seed=5, backend=backend, **settings)
     for group in ("posterior", "prior", "log_likelihood"):
-        for name in ("x", "q") if group != "log_likelihood" else (LOG_LIKELIHOOD_VAR,):
+        for name in ("x", "q") if group != "log_likelihood" else (LOGLIK_VAR,):
             np.testing.assert_array_equal(a[group][name].values, b[group][name].values)
 
 
@@ -82,18 +84,29 @@ def test_nutpie_backend_runs(project) -> None:
     from forecast.sampling import sample
 
     priors, evidence = project
-    fit = sample(priors, evidence, seed=3, backend="nutpie",
-                 **{**TINY, "draws": 60, "tune": 60, "prior_draws": 0})
+    fit = sample(
+        priors,
+        evidence,
+        seed=3,
+        backend="nutpie",
+        **{**TINY, "draws": 60, "tune": 60, "prior_draws": 0},
+    )
     assert fit.posterior.sizes["draw"] == 60 and "prior" not in fit.groups()
     assert "diverging" in fit.sample_stats
 
 
 @pytest.mark.sampling
 def test_gate_on_a_real_fit(fit) -> None:
-    lenient = check_gate(fit, {"ess_bulk_min": 20, "ess_tail_min": 20, "rhat_max": 1.2,
-                               "mcse_q_max": 0.2, "divergences_max": 10})
+    low = {
+        "ess_bulk_min": 20,
+        "ess_tail_min": 20,
+        "rhat_max": 1.2,
+        "mcse_q_max": 0.2,
+        "divergences_max": 10,
+    }
+    lenient = check_gate(fit, low)
     assert lenient.passed, lenient.failed_checks
-    strict = check_gate(fit, {"ess_bulk_min": 1e6})
+    strict = check_gate(fit, {**low, "ess_bulk_min": 1e6})
     assert not strict.passed
     assert [c.name for c in strict.failed_checks] == ["ess_bulk"]
     json.dumps(strict.as_dict())
@@ -106,19 +119,26 @@ def _synthetic_idata(diverging: bool = False, stuck_chain: bool = False) -> az.I
     if stuck_chain:
         q[0] = q[0, :1]
     x = rng.normal(size=(chains, draws, 2, 5))
-    post = xr.Dataset({
-        "q": (("chain", "draw", "scenario"), q),
-        "p": (("chain", "draw", "scenario"), q),
-        "x": (("chain", "draw", "driver", "quarter"), x),
-        "x_H": (("chain", "draw", "driver"), x[..., -1]),
-        "mu": (("chain", "draw", "driver"), rng.normal(size=(chains, draws, 2))),
-        "sigma": (("chain", "draw", "driver"), rng.gamma(2, size=(chains, draws, 2))),
-    })
-    stats = xr.Dataset({
-        "diverging": (("chain", "draw"), np.zeros((chains, draws), bool) | diverging),
-        "energy": (("chain", "draw"), rng.normal(size=(chains, draws)).cumsum(1) * 0.01
-                   + rng.normal(size=(chains, draws))),
-    })
+    post = xr.Dataset(
+        {
+            "q": (("chain", "draw", "scenario"), q),
+            "p": (("chain", "draw", "scenario"), q),
+            "x": (("chain", "draw", "driver", "quarter"), x),
+            "x_H": (("chain", "draw", "driver"), x[..., -1]),
+            "mu": (("chain", "draw", "driver"), rng.normal(size=(chains, draws, 2))),
+            "sigma": (("chain", "draw", "driver"), rng.gamma(2, size=(chains, draws, 2))),
+        }
+    )
+    stats = xr.Dataset(
+        {
+            "diverging": (("chain", "draw"), np.zeros((chains, draws), bool) | diverging),
+            "energy": (
+                ("chain", "draw"),
+                rng.normal(size=(chains, draws)).cumsum(1) * 0.01
+                + rng.normal(size=(chains, draws)),
+            ),
+        }
+    )
     return az.InferenceData(posterior=post, sample_stats=stats)
 
 

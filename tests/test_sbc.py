@@ -31,16 +31,20 @@ def _simulate(priors, rng: np.random.Generator):
     codings = simulate_codings(priors, x, rng, n_codings=6)
     obs_q = [2, priors.n_quarters - 1]
     values = truth["a"][0] + truth["c"][0] * x[1, obs_q] + truth["sd"][0] * rng.standard_normal(2)
-    evidence = make_evidence(priors, codings=codings,
-                             indicator=(1, list(zip(obs_q, values.tolist(), strict=True))),
-                             indicator_priors=(0.2, 0.3, 0.8, 0.4))
+    evidence = make_evidence(
+        priors,
+        codings=codings,
+        indicator=(1, list(zip(obs_q, values.tolist(), strict=True))),
+        indicator_priors=(0.2, 0.3, 0.8, 0.4),
+    )
     return truth, evidence
 
 
 def _quantities(source: dict[str, np.ndarray]) -> np.ndarray:
     """x[:, as_of], mu, sigma and p[0] per draw, shape (draw, quantity)."""
-    return np.concatenate([source["x"][:, :, -1], source["mu"], source["sigma"],
-                           source["p"][:, :1]], axis=1)
+    return np.concatenate(
+        [source["x"][:, :, -1], source["mu"], source["sigma"], source["p"][:, :1]], axis=1
+    )
 
 
 def test_sbc_ranks_are_uniform() -> None:

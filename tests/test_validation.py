@@ -1,4 +1,4 @@
-"""Loading and validation: the shipped project loads; every class of bad input gets a located error."""
+"""Loading and validation: the shipped project loads; bad input gets a located error."""
 
 from __future__ import annotations
 
@@ -27,13 +27,20 @@ def _header(path: Path) -> tuple[str, str]:
 def test_shipped_project_loads(shipped: Path) -> None:
     spec = load_project(shipped)
     assert spec.scenario_ids == ["entente", "us_rapprochement", "regime_divergence", "china_hubris"]
-    assert spec.driver_ids == ["us_threat", "regime_similarity", "leader_affinity",
-                               "power_asymmetry"]
+    assert spec.driver_ids == [
+        "us_threat",
+        "regime_similarity",
+        "leader_affinity",
+        "power_asymmetry",
+    ]
     assert str(spec.start) == "2012Q1" and str(spec.horizon) == "2030Q4"
     assert str(spec.as_of) == "2026Q4"
     # every shipped data file was read and hashed
-    shipped_files = {p.relative_to(shipped).as_posix() for folder in ("priors", "evidence")
-                     for p in (shipped / folder).rglob("*.yaml")}
+    shipped_files = {
+        p.relative_to(shipped).as_posix()
+        for folder in ("priors", "evidence")
+        for p in (shipped / folder).rglob("*.yaml")
+    }
     assert shipped_files == set(spec.file_hashes)
 
 
@@ -107,14 +114,19 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 def test_baselines_must_sum_to_one(project: Path) -> None:
     _edit(project / "priors/scenarios.yaml", "baseline: 0.40", "baseline: 0.50")
-    with pytest.raises(SpecError, match=r"priors/scenarios.yaml:2: baseline probabilities sum to 1.1"):
+    with pytest.raises(
+        SpecError, match=r"priors/scenarios.yaml:2: baseline probabilities sum to 1.1"
+    ):
         load_project(project)
 
 
 def test_unknown_driver_in_theory(project: Path) -> None:
     _edit(project / "priors/theory.yaml", "driver: us_threat", "driver: us_thread")
-    with pytest.raises(SpecError, match=r"priors/theory.yaml:\d+: unknown driver 'us_thread'.*"
-                       r"Did you mean 'us_threat'\?"):
+    with pytest.raises(
+        SpecError,
+        match=r"priors/theory.yaml:\d+: unknown driver 'us_thread'.*"
+        r"Did you mean 'us_threat'\?",
+    ):
         load_project(project)
 
 
@@ -148,7 +160,9 @@ def test_huge_file_is_refused(project: Path) -> None:
     big = project / "evidence/2019/e901.yaml"
     big.parent.mkdir(exist_ok=True)
     big.write_text("notes: " + "x" * (MAX_FILE_BYTES + 10) + "\n")
-    with pytest.raises(EvidenceError, match=r"evidence/2019/e901.yaml: file is .* bytes; the limit"):
+    with pytest.raises(
+        EvidenceError, match=r"evidence/2019/e901.yaml: file is .* bytes; the limit"
+    ):
         load_project(project)
 
 
@@ -157,8 +171,10 @@ def test_alias_bomb_is_refused(project: Path) -> None:
     for i in range(1, 9):
         prev = chr(ord("a") + i - 1)
         cur = chr(ord("a") + i)
-        bomb.append(f"{cur}: &{cur} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, "
-                    f"*{prev}, *{prev}, *{prev}, *{prev}]")
+        bomb.append(
+            f"{cur}: &{cur} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, "
+            f"*{prev}, *{prev}, *{prev}, *{prev}]"
+        )
     path = project / "evidence/2019/e901.yaml"
     path.parent.mkdir(exist_ok=True)
     path.write_text("\n".join(bomb) + "\n")

@@ -32,14 +32,30 @@ def item_options(f):
         click.option("--published", help="When it became known (default: the date)."),
         click.option("--source", help="Publisher, title and date of the record."),
         click.option("--url", help="Link to the record."),
-        click.option("--reliability", type=click.Choice(list("ABCDEF"), case_sensitive=False),
-                     help="Admiralty source reliability A–F."),
-        click.option("--credibility", type=click.IntRange(1, 6),
-                     help="Admiralty information credibility 1–6."),
-        click.option("--driver", "drivers", multiple=True, metavar="DRIVER=SCORE",
-                     help="Driver coding, score -2..+2 (repeatable)."),
-        click.option("--scenario", "scenarios", multiple=True, metavar="SCENARIO=RATING",
-                     help="Scenario rating CC, C, N, I or II (repeatable)."),
+        click.option(
+            "--reliability",
+            type=click.Choice(list("ABCDEF"), case_sensitive=False),
+            help="Admiralty source reliability A–F.",
+        ),
+        click.option(
+            "--credibility",
+            type=click.IntRange(1, 6),
+            help="Admiralty information credibility 1–6.",
+        ),
+        click.option(
+            "--driver",
+            "drivers",
+            multiple=True,
+            metavar="DRIVER=SCORE",
+            help="Driver coding, score -2..+2 (repeatable).",
+        ),
+        click.option(
+            "--scenario",
+            "scenarios",
+            multiple=True,
+            metavar="SCENARIO=RATING",
+            help="Scenario rating CC, C, N, I or II (repeatable).",
+        ),
         click.option("--cluster", help="Cluster id shared by items reporting one event."),
         click.option("--coder", help="Who coded the item."),
         click.option("--notes", help="Why this coding."),
@@ -56,9 +72,21 @@ def collect_item_fields(values: dict, spec) -> dict:
     """Turn item options into item fields, prompting for missing ones at a terminal."""
     from forecast.io.evidence_files import parse_codings
 
-    fields = {k: values.get(k) for k in ("title", "date", "published", "source", "url",
-                                         "reliability", "credibility", "cluster", "coder",
-                                         "notes")}
+    fields = {
+        k: values.get(k)
+        for k in (
+            "title",
+            "date",
+            "published",
+            "source",
+            "url",
+            "reliability",
+            "credibility",
+            "cluster",
+            "coder",
+            "notes",
+        )
+    }
     missing = [k for k in REQUIRED if not fields.get(k)]
     drivers, scenarios = values.get("drivers") or (), values.get("scenarios") or ()
     if missing and interactive():
@@ -66,16 +94,23 @@ def collect_item_fields(values: dict, spec) -> dict:
             fields[key] = click.prompt(key.capitalize(), type=int if key == "credibility" else str)
         if not drivers and not scenarios:
             known = ", ".join(spec.driver_ids)
-            text = click.prompt(f"Driver codings DRIVER=SCORE, comma-separated ({known}); "
-                                "empty for scenario ratings", default="", show_default=False)
+            text = click.prompt(
+                f"Driver codings DRIVER=SCORE, comma-separated ({known}); "
+                "empty for scenario ratings",
+                default="",
+                show_default=False,
+            )
             drivers = (text,) if text.strip() else ()
             if not drivers:
-                text = click.prompt(f"Scenario ratings SCENARIO=RATING ({', '.join(spec.scenario_ids)})")
+                text = click.prompt(
+                    f"Scenario ratings SCENARIO=RATING ({', '.join(spec.scenario_ids)})"
+                )
                 scenarios = (text,)
         missing = []
     if missing:
-        raise ForecastClickError("missing " + ", ".join(f"--{k}" for k in missing) +
-                                 "; nothing was written")
+        raise ForecastClickError(
+            "missing " + ", ".join(f"--{k}" for k in missing) + "; nothing was written"
+        )
     if fields.get("reliability"):
         fields["reliability"] = fields["reliability"].upper()
     try:
@@ -127,8 +162,9 @@ def add(project_dir: Path, item_id: str | None, as_json: bool, **values: object)
 @click.option("--since", help="Only items dated on or after this date (YYYY-MM-DD, YYYY-MM, YYYY).")
 @json_option
 @handles_errors()
-def list_(project_dir: Path, driver: str | None, scenario: str | None, since: str | None,
-          as_json: bool) -> None:
+def list_(
+    project_dir: Path, driver: str | None, scenario: str | None, since: str | None, as_json: bool
+) -> None:
     """List evidence items, oldest first.
 
     \b
@@ -181,8 +217,9 @@ def show_item(project_dir: Path, item_id: str, as_json: bool) -> None:
     try:
         li = spec.item(item_id)
     except KeyError:
-        raise ForecastClickError(unknown_name("item", item_id,
-                                              [x.item.id for x in spec.items][-8:])) from None
+        raise ForecastClickError(
+            unknown_name("item", item_id, [x.item.id for x in spec.items][-8:])
+        ) from None
     clusters = Counter(x.item.cluster for x in spec.items if x.item.cluster)
     weight = item_weight(li.item, spec, clusters)
     if as_json:
@@ -219,8 +256,12 @@ def import_(project_dir: Path, csv_file: Path, as_json: bool) -> None:
 
 @evidence.command("export")
 @project_option
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file (default: standard output).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (default: standard output).",
+)
 @handles_errors()
 def export(project_dir: Path, output: Path | None) -> None:
     """Export all items as CSV (the columns of ``forecast evidence import``).

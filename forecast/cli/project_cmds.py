@@ -40,16 +40,27 @@ def validate(project_dir: Path, as_json: bool) -> None:
         count = len(exc.problems)
         raise ForecastClickError(f"{count} problem{'s' * (count != 1)} found:\n{exc}") from None
     if as_json:
-        print_json({"valid": True, "project": spec.project.name, "as_of": str(spec.as_of),
-                    "horizon": str(spec.horizon), "counts": counts_of(spec), "problems": []})
+        print_json(
+            {
+                "valid": True,
+                "project": spec.project.name,
+                "as_of": str(spec.as_of),
+                "horizon": str(spec.horizon),
+                "counts": counts_of(spec),
+                "problems": [],
+            }
+        )
         return
     validation_summary(spec)
 
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--blank", is_flag=True, help="A minimal two-scenario project instead of the "
-              "shipped Russia–China project.")
+@click.option(
+    "--blank",
+    is_flag=True,
+    help="A minimal two-scenario project instead of the shipped Russia–China project.",
+)
 @handles_errors()
 def init(directory: Path, blank: bool) -> None:
     """Create a new project in DIRECTORY (which must not exist or be empty).
@@ -62,15 +73,17 @@ def init(directory: Path, blank: bool) -> None:
     from forecast.io.scaffold import write_project
 
     written = write_project(directory, blank=blank)
-    console().print(f"Created {directory} with {written} files. Next: cd {directory} && "
-                    "forecast validate")
+    console().print(
+        f"Created {directory} with {written} files. Next: cd {directory} && forecast validate"
+    )
 
 
 @click.command()
 @project_option
 @json_option
-@click.option("--draws", default=4000, show_default=True, help="Prior draws for the implied "
-              "forecast.")
+@click.option(
+    "--draws", default=4000, show_default=True, help="Prior draws for the implied forecast."
+)
 @handles_errors()
 def priors(project_dir: Path, as_json: bool, draws: int) -> None:
     """Print the prior parameters (intervals converted) and the implied prior forecast.

@@ -60,8 +60,13 @@ def evidence_table(items: list[LocatedItem]) -> None:
         table.add_column(col, overflow="fold")
     for li in items:
         item = li.item
-        table.add_row(item.id, str(item.event_date), f"{item.reliability}{item.credibility}",
-                      _codings(li), item.title)
+        table.add_row(
+            item.id,
+            str(item.event_date),
+            f"{item.reliability}{item.credibility}",
+            _codings(li),
+            item.title,
+        )
     console().print(table)
     console().print(f"{len(items)} item{'s' * (len(items) != 1)}")
 
@@ -73,11 +78,19 @@ def item_detail(li: LocatedItem, weight: float) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     rows: list[tuple[str, Any]] = [
-        ("id", item.id), ("file", li.path), ("date", item.event_date),
-        ("published", item.published_date), ("title", item.title), ("source", item.source),
-        ("url", item.url or ""), ("grade", f"{item.reliability}{item.credibility}"),
-        ("weight", f"{weight:.3g}"), ("cluster", item.cluster or ""), ("coder", item.coder),
-        ("codings", _codings(li)), ("notes", item.notes.strip()),
+        ("id", item.id),
+        ("file", li.path),
+        ("date", item.event_date),
+        ("published", item.published_date),
+        ("title", item.title),
+        ("source", item.source),
+        ("url", item.url or ""),
+        ("grade", f"{item.reliability}{item.credibility}"),
+        ("weight", f"{weight:.3g}"),
+        ("cluster", item.cluster or ""),
+        ("coder", item.coder),
+        ("codings", _codings(li)),
+        ("notes", item.notes.strip()),
     ]
     for key, value in rows:
         table.add_row(key, str(value))
@@ -91,9 +104,11 @@ def priors_tables(report: dict[str, Any]) -> None:
         drivers.add_column(col)
     for d in report["drivers"]:
         drivers.add_row(
-            d["id"], f"N({d['initial']['mu']:.3g}, {d['initial']['sigma']:.3g})",
+            d["id"],
+            f"N({d['initial']['mu']:.3g}, {d['initial']['sigma']:.3g})",
             f"N({d['trend']['mu']:.3g}, {d['trend']['sigma']:.3g})",
-            f"HalfN({d['volatility']['sigma']:.3g})", d["innovations"],
+            f"HalfN({d['volatility']['sigma']:.3g})",
+            d["innovations"],
         )
     console().print(drivers)
     theory = Table(title="Theory matrix beta (mean ± sd)", header_style="bold")
@@ -103,15 +118,24 @@ def priors_tables(report: dict[str, Any]) -> None:
         theory.add_column(d, justify="right")
     for s in report["scenarios"]:
         row = report["theory"][s["id"]]
-        theory.add_row(s["id"], *[f"{row[d]['mu']:+.2g} ± {row[d]['sigma']:.2g}" for d in driver_ids])
+        theory.add_row(
+            s["id"], *[f"{row[d]['mu']:+.2g} ± {row[d]['sigma']:.2g}" for d in driver_ids]
+        )
     console().print(theory)
-    scen = Table(title=f"Implied prior forecast at {report['horizon']} "
-                 f"({report['draws']} prior draws, no evidence)", header_style="bold")
+    scen = Table(
+        title=f"Implied prior forecast at {report['horizon']} "
+        f"({report['draws']} prior draws, no evidence)",
+        header_style="bold",
+    )
     for col in ("scenario", "baseline", "prior mean", f"{report['interval_mass']:.0%} interval"):
         scen.add_column(col, justify="right" if col != "scenario" else "left")
     for s in report["scenarios"]:
-        scen.add_row(s["id"], f"{s['baseline']:.2f}", f"{s['mean']:.2f}",
-                     f"{s['lower']:.2f}–{s['upper']:.2f}")
+        scen.add_row(
+            s["id"],
+            f"{s['baseline']:.2f}",
+            f"{s['mean']:.2f}",
+            f"{s['lower']:.2f}–{s['upper']:.2f}",
+        )
     console().print(scen)
 
 
@@ -125,12 +149,15 @@ def _cell(stats: dict[str, float]) -> tuple[str, str]:
     return f"{stats['mean']:.{d}f}", f"{stats['lower']:.{d}f} – {stats['upper']:.{d}f}"
 
 
-def forecast_tables(summary: dict[str, Any], mass: float, manifest: dict[str, Any],
-                    run: str) -> None:
+def forecast_tables(
+    summary: dict[str, Any], mass: float, manifest: dict[str, Any], run: str
+) -> None:
     """Print the scenario table, the drivers table and the gate verdict of a run."""
     out = console()
-    scen = Table(title=f"Scenario probabilities at {summary['horizon']} (as of "
-                 f"{summary['as_of']})", header_style="bold")
+    scen = Table(
+        title=f"Scenario probabilities at {summary['horizon']} (as of {summary['as_of']})",
+        header_style="bold",
+    )
     scen.add_column("scenario")
     scen.add_column("probability", justify="right")
     scen.add_column(f"{mass:.0%} interval", justify="right")
@@ -165,8 +192,12 @@ def gate_table(gate: dict[str, Any]) -> None:
         op = "≤" if check["name"] in UPPER_LIMITS else "≥"
         value = "n/a" if check["value"] is None else f"{check['value']:.4g}"
         where = f" ({check['detail']})" if check.get("detail") and not ok else ""
-        table.add_row(check["name"] + where, value, f"{op} {check['threshold']:.4g}",
-                      "[green]pass[/green]" if ok else "[red]FAIL[/red]")
+        table.add_row(
+            check["name"] + where,
+            value,
+            f"{op} {check['threshold']:.4g}",
+            "[green]pass[/green]" if ok else "[red]FAIL[/red]",
+        )
     out.print(table)
     if gate.get("passed"):
         out.print("[green]✓ Gate passed.[/green]")

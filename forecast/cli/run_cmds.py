@@ -25,12 +25,23 @@ from forecast.io.project import load_project
 @click.option("--draws", type=click.IntRange(10), help="Draws per chain.")
 @click.option("--tune", type=click.IntRange(0), help="Tuning steps per chain.")
 @click.option("--chains", type=click.IntRange(1, 64), help="Number of chains.")
-@click.option("--sampler", "backend", type=click.Choice(["numpyro", "pymc", "nutpie"]),
-              help="NUTS implementation (pymc = PyMC's own NUTS, the baseline).")
+@click.option(
+    "--sampler",
+    "backend",
+    type=click.Choice(["numpyro", "pymc", "nutpie"]),
+    help="NUTS implementation (pymc = PyMC's own NUTS, the baseline).",
+)
 @json_option
 @handles_errors()
-def update(project_dir: Path, seed: int | None, draws: int | None, tune: int | None,
-           chains: int | None, backend: str | None, as_json: bool) -> None:
+def update(
+    project_dir: Path,
+    seed: int | None,
+    draws: int | None,
+    tune: int | None,
+    chains: int | None,
+    backend: str | None,
+    as_json: bool,
+) -> None:
     """Fit the model to priors/ and evidence/, save a run and print the forecast.
 
     The run is written to runs/<stamp>-s<seed>/ (posterior.nc, manifest.json, summary.json).
@@ -46,8 +57,9 @@ def update(project_dir: Path, seed: int | None, draws: int | None, tune: int | N
 
     project = Project(load_project(project_dir))
     show_progress = sys.stderr.isatty() and not as_json
-    run = project.update(progressbar=show_progress, seed=seed, draws=draws, tune=tune,
-                         chains=chains, backend=backend)
+    run = project.update(
+        progressbar=show_progress, seed=seed, draws=draws, tune=tune, chains=chains, backend=backend
+    )
     if as_json:
         print_json(run.to_json())
     else:
@@ -55,7 +67,9 @@ def update(project_dir: Path, seed: int | None, draws: int | None, tune: int | N
     if not run.passed:
         raise ForecastClickError(
             f"the run failed the diagnostics gate; saved as {run.path}, marked failed (not for "
-            "distribution). Try more --draws/--tune, or see the checks above.", EXIT_GATE)
+            "distribution). Try more --draws/--tune, or see the checks above.",
+            EXIT_GATE,
+        )
 
 
 @click.command()
@@ -82,10 +96,14 @@ def show(project_dir: Path, run: str | None, as_json: bool) -> None:
     if as_json:
         print_json({**saved.summary, "run": str(saved.path), "inputs_changed": changed})
         return
-    forecast_tables(saved.summary, float(saved.manifest["interval_mass"]), saved.manifest,
-                    str(saved.path))
+    forecast_tables(
+        saved.summary, float(saved.manifest["interval_mass"]), saved.manifest, str(saved.path)
+    )
     if changed:
-        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5
-                                          else "")
-        console().print(f"[yellow]Note:[/yellow] the inputs changed since this run: {shown}. "
-                        "Run 'forecast update' for a current forecast.")
+        shown = ", ".join(changed[:5]) + (
+            f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        )
+        console().print(
+            f"[yellow]Note:[/yellow] the inputs changed since this run: {shown}. "
+            "Run 'forecast update' for a current forecast."
+        )

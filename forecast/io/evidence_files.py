@@ -26,12 +26,35 @@ from forecast.io.schema import EvidenceItem, PartialDate
 from forecast.io.yamlfile import YamlDoc
 
 FIELD_ORDER = (
-    "schema_version", "id", "date", "published", "title", "source", "url", "reliability",
-    "credibility", "cluster", "coder", "notes", "drivers", "scenarios",
+    "schema_version",
+    "id",
+    "date",
+    "published",
+    "title",
+    "source",
+    "url",
+    "reliability",
+    "credibility",
+    "cluster",
+    "coder",
+    "notes",
+    "drivers",
+    "scenarios",
 )
 CSV_COLUMNS = (
-    "id", "date", "published", "title", "source", "url", "reliability", "credibility", "cluster",
-    "coder", "notes", "drivers", "scenarios",
+    "id",
+    "date",
+    "published",
+    "title",
+    "source",
+    "url",
+    "reliability",
+    "credibility",
+    "cluster",
+    "coder",
+    "notes",
+    "drivers",
+    "scenarios",
 )
 MAX_CSV_BYTES = 20_000_000
 _ID_RE = re.compile(r"^e(\d+)$")
@@ -78,8 +101,9 @@ def parse_codings(text: str, kind: str) -> dict[str, Any]:
             try:
                 out[name] = int(value)
             except ValueError:
-                raise ValueError(f"driver score {value!r} for '{name}' is not a whole number "
-                                 "from -2 to +2") from None
+                raise ValueError(
+                    f"driver score {value!r} for '{name}' is not a whole number from -2 to +2"
+                ) from None
         else:
             out[name] = value.upper()
     return out
@@ -96,8 +120,13 @@ def validate_new_item(
     existing = {li.item.id: li.path for li in spec.items}
     where = existing.get(item.id) or taken.get(item.id)
     if where is not None:
-        problems.append(doc.problem(("id",), f"item id '{item.id}' is already used by {where}; "
-                                    "leave the id out to get a fresh one"))
+        problems.append(
+            doc.problem(
+                ("id",),
+                f"item id '{item.id}' is already used by {where}; "
+                "leave the id out to get a fresh one",
+            )
+        )
     check_item(item, doc, spec.scenario_ids, spec.driver_ids, spec.start, spec.today, problems)
     return (item if not problems else None), problems
 
@@ -145,13 +174,15 @@ def import_csv(spec: ProjectSpec, path: Path) -> list[tuple[EvidenceItem, Path]]
     shown = str(path)
     size = path.stat().st_size
     if size > MAX_CSV_BYTES:
-        raise EvidenceError([Problem(shown, None, f"file is {size:,} bytes; the limit is "
-                                     f"{MAX_CSV_BYTES:,}")])
+        raise EvidenceError(
+            [Problem(shown, None, f"file is {size:,} bytes; the limit is {MAX_CSV_BYTES:,}")]
+        )
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise EvidenceError([Problem(shown, None, "file is not UTF-8 text; save it as UTF-8 "
-                                     "CSV")]) from None
+        raise EvidenceError(
+            [Problem(shown, None, "file is not UTF-8 text; save it as UTF-8 CSV")]
+        ) from None
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
     problems: list[Problem] = []
@@ -160,8 +191,11 @@ def import_csv(spec: ProjectSpec, path: Path) -> list[tuple[EvidenceItem, Path]]
         problems.append(Problem(shown, 1, unknown_name("column", h, CSV_COLUMNS)))
     for required in ("date", "title", "source", "reliability", "credibility", "coder"):
         if required not in header:
-            problems.append(Problem(shown, 1, f"missing column '{required}'; columns are "
-                                    f"{', '.join(CSV_COLUMNS)}"))
+            problems.append(
+                Problem(
+                    shown, 1, f"missing column '{required}'; columns are {', '.join(CSV_COLUMNS)}"
+                )
+            )
     if problems:
         raise EvidenceError(problems)
     taken: dict[str, str] = {}

@@ -69,7 +69,9 @@ def _dotted(loc: Loc) -> str:
     return out or "(top level)"
 
 
-def validation_problems(doc: YamlDoc, exc: ValidationError, model: type[BaseModel]) -> list[Problem]:
+def validation_problems(
+    doc: YamlDoc, exc: ValidationError, model: type[BaseModel]
+) -> list[Problem]:
     """One :class:`Problem` per pydantic error, located on the file's line."""
     problems = []
     for err in exc.errors(include_url=False):

@@ -100,11 +100,17 @@ class ProjectSpec:
         raise KeyError(item_id)
 
     def with_as_of(self, as_of: Quarter) -> ProjectSpec:
-        """The same project read at another as_of quarter (backtests); must lie before the horizon."""
+        """The same project read at another as_of quarter (backtests), before the horizon."""
         if not self.start <= as_of < self.horizon:
             raise SpecError(
-                [Problem("priors/project.yaml", None, f"as_of {as_of} must lie in "
-                         f"[{self.start}, {self.horizon}) (start to before the horizon)")]
+                [
+                    Problem(
+                        "priors/project.yaml",
+                        None,
+                        f"as_of {as_of} must lie in "
+                        f"[{self.start}, {self.horizon}) (start to before the horizon)",
+                    )
+                ]
             )
         return _replace(self, as_of=as_of)
 
@@ -169,9 +175,17 @@ def load_project(root: Path | str = ".", today: dt.date | None = None) -> Projec
     today = today or clock.today()
     spec_problems: list[Problem] = []
     if not (root / PRIORS_DIR).is_dir():
-        raise SpecError([Problem(str(root), None, "not a forecast project: no priors/ folder here; "
-                                 "run in a project folder, pass --project DIR, or create one "
-                                 "with 'forecast init DIR'")])
+        raise SpecError(
+            [
+                Problem(
+                    str(root),
+                    None,
+                    "not a forecast project: no priors/ folder here; "
+                    "run in a project folder, pass --project DIR, or create one "
+                    "with 'forecast init DIR'",
+                )
+            ]
+        )
     hashes: dict[str, str] = {}
     parsed: dict[str, Any] = {}
     docs: dict[str, YamlDoc] = {}
@@ -179,8 +193,14 @@ def load_project(root: Path | str = ".", today: dt.date | None = None) -> Projec
         rel = f"{PRIORS_DIR}/{name}.yaml"
         path = root / rel
         if not path.exists():
-            spec_problems.append(Problem(rel, None, f"missing file; a project needs "
-                                         f"{', '.join(f'{PRIORS_DIR}/{n}.yaml' for n in PRIOR_FILES)}"))
+            spec_problems.append(
+                Problem(
+                    rel,
+                    None,
+                    f"missing file; a project needs "
+                    f"{', '.join(f'{PRIORS_DIR}/{n}.yaml' for n in PRIOR_FILES)}",
+                )
+            )
             continue
         doc, problems = load_yaml(path, rel, root)
         spec_problems.extend(problems)
@@ -229,60 +249,97 @@ def _time_grid(
     if as_of < start:
         problems.append(doc.problem(("as_of", "value"), f"as_of {as_of} is before start {start}"))
     if as_of > Quarter.of(today):
-        problems.append(doc.problem(("as_of", "value"), f"as_of {as_of} is after the current "
-                                    f"quarter {Quarter.of(today)}; use 'today' or a past quarter"))
+        problems.append(
+            doc.problem(
+                ("as_of", "value"),
+                f"as_of {as_of} is after the current "
+                f"quarter {Quarter.of(today)}; use 'today' or a past quarter",
+            )
+        )
     if not horizon > as_of:
-        problems.append(doc.problem(("horizon", "value"), f"horizon {horizon} must lie after "
-                                    f"as_of {as_of}; move the horizon later"))
+        problems.append(
+            doc.problem(
+                ("horizon", "value"),
+                f"horizon {horizon} must lie after as_of {as_of}; move the horizon later",
+            )
+        )
     return start, as_of, horizon
 
 
-def _check_priors(parsed: dict[str, Any], docs: dict[str, YamlDoc], problems: list[Problem]) -> None:
+def _check_priors(
+    parsed: dict[str, Any], docs: dict[str, YamlDoc], problems: list[Problem]
+) -> None:
     scen: ScenariosFile = parsed["scenarios"]
     drv: DriversFile = parsed["drivers"]
     theory: TheoryFile = parsed["theory"]
-    for kind, entries, doc in (("scenario", scen.scenarios, docs["scenarios"]),
-                               ("driver", drv.drivers, docs["drivers"])):
+    for kind, entries, doc in (
+        ("scenario", scen.scenarios, docs["scenarios"]),
+        ("driver", drv.drivers, docs["drivers"]),
+    ):
         seen: dict[str, int] = {}
         for i, entry in enumerate(entries):
             if entry.id in seen:
-                problems.append(doc.problem((f"{kind}s", i, "id"), f"duplicate {kind} id "
-                                            f"'{entry.id}' (also entry {seen[entry.id]})"))
+                problems.append(
+                    doc.problem(
+                        (f"{kind}s", i, "id"),
+                        f"duplicate {kind} id '{entry.id}' (also entry {seen[entry.id]})",
+                    )
+                )
             seen.setdefault(entry.id, i)
     total = sum(s.baseline for s in scen.scenarios)
     if not math.isclose(total, 1.0, abs_tol=1e-6):
-        problems.append(docs["scenarios"].problem(("scenarios",), (
-            f"baseline probabilities sum to {total:.6g}, not 1; adjust them so they sum to 1 "
-            f"(e.g. divide each by {total:.6g})")))
+        problems.append(
+            docs["scenarios"].problem(
+                ("scenarios",),
+                (
+                    f"baseline probabilities sum to {total:.6g}, not 1; adjust them to sum to 1 "
+                    f"(e.g. divide each by {total:.6g})"
+                ),
+            )
+        )
     scenario_ids = [s.id for s in scen.scenarios]
     driver_ids = [d.id for d in drv.drivers]
     doc = docs["theory"]
     seen_cells: dict[tuple[str, str], int] = {}
     for i, cell in enumerate(theory.cells):
         if cell.scenario not in scenario_ids:
-            problems.append(doc.problem(("cells", i, "scenario"),
-                                        unknown_name("scenario", cell.scenario, scenario_ids)))
+            problems.append(
+                doc.problem(
+                    ("cells", i, "scenario"), unknown_name("scenario", cell.scenario, scenario_ids)
+                )
+            )
         if cell.driver not in driver_ids:
-            problems.append(doc.problem(("cells", i, "driver"),
-                                        unknown_name("driver", cell.driver, driver_ids)))
+            problems.append(
+                doc.problem(("cells", i, "driver"), unknown_name("driver", cell.driver, driver_ids))
+            )
         key = (cell.scenario, cell.driver)
         if key in seen_cells:
-            problems.append(doc.problem(("cells", i), f"duplicate cell {cell.scenario} x "
-                                        f"{cell.driver} (also entry {seen_cells[key]}); keep one"))
+            problems.append(
+                doc.problem(
+                    ("cells", i),
+                    f"duplicate cell {cell.scenario} x "
+                    f"{cell.driver} (also entry {seen_cells[key]}); keep one",
+                )
+            )
         seen_cells.setdefault(key, i)
     if theory.interactions is not None:
         for i, term in enumerate(theory.interactions.terms):
             loc = ("interactions", "terms", i)
             if term.scenario not in scenario_ids:
-                problems.append(doc.problem((*loc, "scenario"),
-                                            unknown_name("scenario", term.scenario, scenario_ids)))
+                problems.append(
+                    doc.problem(
+                        (*loc, "scenario"), unknown_name("scenario", term.scenario, scenario_ids)
+                    )
+                )
             for d in term.drivers:
                 if d not in driver_ids:
-                    problems.append(doc.problem((*loc, "drivers"), unknown_name("driver", d,
-                                                                                 driver_ids)))
+                    problems.append(
+                        doc.problem((*loc, "drivers"), unknown_name("driver", d, driver_ids))
+                    )
             if term.drivers[0] == term.drivers[1]:
-                problems.append(doc.problem((*loc, "drivers"), "an interaction needs two "
-                                            "different drivers"))
+                problems.append(
+                    doc.problem((*loc, "drivers"), "an interaction needs two different drivers")
+                )
 
 
 def _load_evidence(
@@ -297,16 +354,27 @@ def _load_evidence(
     driver_ids = [d.id for d in parsed["drivers"].drivers]
     item_paths, indicator_paths = evidence_files(root)
     if len(item_paths) > MAX_EVIDENCE_FILES:
-        problems.append(Problem(EVIDENCE_DIR, None, f"{len(item_paths):,} files; the limit is "
-                                f"{MAX_EVIDENCE_FILES:,}"))
+        problems.append(
+            Problem(
+                EVIDENCE_DIR,
+                None,
+                f"{len(item_paths):,} files; the limit is {MAX_EVIDENCE_FILES:,}",
+            )
+        )
         return [], []
     items: list[LocatedItem] = []
     first_seen: dict[str, str] = {}
     for path in item_paths:
         rel = path.relative_to(root).as_posix()
         if path.suffix not in (".yaml", ".yml"):
-            problems.append(Problem(rel, None, "not a .yaml file; evidence/ holds only item "
-                                    "files (evidence/<year>/<id>.yaml) and evidence/indicators/"))
+            problems.append(
+                Problem(
+                    rel,
+                    None,
+                    "not a .yaml file; evidence/ holds only item "
+                    "files (evidence/<year>/<id>.yaml) and evidence/indicators/",
+                )
+            )
             continue
         doc, found = load_yaml(path, rel, root)
         problems.extend(found)
@@ -317,13 +385,23 @@ def _load_evidence(
             continue
         hashes[rel] = _sha256(path)
         if item.id in first_seen:
-            problems.append(doc.problem(("id",), f"duplicate item id '{item.id}' (also in "
-                                        f"{first_seen[item.id]}); give this item a new id"))
+            problems.append(
+                doc.problem(
+                    ("id",),
+                    f"duplicate item id '{item.id}' (also in "
+                    f"{first_seen[item.id]}); give this item a new id",
+                )
+            )
             continue
         first_seen[item.id] = rel
         if path.stem != item.id:
-            problems.append(doc.problem(("id",), f"id '{item.id}' does not match the file name "
-                                        f"'{path.name}'; rename the file to {item.id}.yaml"))
+            problems.append(
+                doc.problem(
+                    ("id",),
+                    f"id '{item.id}' does not match the file name "
+                    f"'{path.name}'; rename the file to {item.id}.yaml",
+                )
+            )
         check_item(item, doc, scenario_ids, driver_ids, start, today, problems)
         items.append(LocatedItem(item, rel))
     indicators = []
@@ -339,13 +417,17 @@ def _load_evidence(
             continue
         hashes[rel] = _sha256(path)
         if series.id in seen_series:
-            problems.append(doc.problem(("id",), f"duplicate series id '{series.id}' (also in "
-                                        f"{seen_series[series.id]})"))
+            problems.append(
+                doc.problem(
+                    ("id",), f"duplicate series id '{series.id}' (also in {seen_series[series.id]})"
+                )
+            )
             continue
         seen_series[series.id] = rel
         if series.driver not in driver_ids:
-            problems.append(doc.problem(("driver",), unknown_name("driver", series.driver,
-                                                                   driver_ids)))
+            problems.append(
+                doc.problem(("driver",), unknown_name("driver", series.driver, driver_ids))
+            )
         periods: Counter[Quarter] = Counter()
         for i, obs in enumerate(series.observations):
             q = period_quarter(obs.period)
@@ -354,11 +436,13 @@ def _load_evidence(
             if periods[q] == 2:
                 problems.append(doc.problem(loc, f"period {obs.period} appears twice; keep one"))
             if q < start:
-                problems.append(doc.problem(loc, f"period {obs.period} is before the start "
-                                            f"quarter {start}"))
+                problems.append(
+                    doc.problem(loc, f"period {obs.period} is before the start quarter {start}")
+                )
             if q.first_day > today:
-                problems.append(doc.problem(loc, f"period {obs.period} lies in the future "
-                                            f"(today is {today})"))
+                problems.append(
+                    doc.problem(loc, f"period {obs.period} lies in the future (today is {today})")
+                )
         indicators.append((series, rel))
     return items, indicators
 
@@ -372,23 +456,34 @@ def check_item(
     today: dt.date,
     problems: list[Problem],
 ) -> None:
+    """Cross-check one schema-valid item against the project; append located problems."""
     for name in item.drivers or {}:
         if name not in driver_ids:
-            problems.append(doc.problem(("drivers", name), unknown_name("driver", name, driver_ids)))
+            problems.append(
+                doc.problem(("drivers", name), unknown_name("driver", name, driver_ids))
+            )
     for name in item.scenarios or {}:
         if name not in scenario_ids:
-            problems.append(doc.problem(("scenarios", name),
-                                        unknown_name("scenario", name, scenario_ids)))
+            problems.append(
+                doc.problem(("scenarios", name), unknown_name("scenario", name, scenario_ids))
+            )
     date, published = item.event_date, item.published_date
     if date.latest < start.first_day:
-        problems.append(doc.problem(("date",), f"date {date} is before the start quarter {start}; "
-                                    "facts from before the start belong in the rationale of the "
-                                    "drivers' initial levels (priors/drivers.yaml)"))
+        problems.append(
+            doc.problem(
+                ("date",),
+                f"date {date} is before the start quarter {start}; "
+                "facts from before the start belong in the rationale of the "
+                "drivers' initial levels (priors/drivers.yaml)",
+            )
+        )
     dates = [("date", date)] + ([("published", published)] if item.published is not None else [])
     for name, value in dates:
         if value.earliest > today:
-            problems.append(doc.problem((name,), f"{name} {value} lies in the future (today is "
-                                        f"{today})"))
+            problems.append(
+                doc.problem((name,), f"{name} {value} lies in the future (today is {today})")
+            )
     if published.latest < date.earliest:
-        problems.append(doc.problem(("published",), f"published {published} is before the "
-                                    f"event's date {date}"))
+        problems.append(
+            doc.problem(("published",), f"published {published} is before the event's date {date}")
+        )

@@ -142,8 +142,9 @@ def find_run(project_root: Path, run: str | Path | None = None) -> SavedRun:
     if run is None:
         runs = list_runs(project_root)
         if not runs:
-            raise RunMismatchError(f"no runs in {Path(project_root) / RUNS_DIR}; make one with "
-                                   "'forecast update'")
+            raise RunMismatchError(
+                f"no runs in {Path(project_root) / RUNS_DIR}; make one with 'forecast update'"
+            )
         return runs[-1]
     candidate = Path(run)
     if not candidate.is_dir():

@@ -1,4 +1,4 @@
-"""Templates for ``forecast init``: the shipped Russia–China project, or a blank two-scenario one."""
+"""Templates for ``forecast init``: the shipped Russia–China project, or a blank one."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ description: >
 start: {value: 2020Q1, rationale: "The first quarter from which evidence is coded."}
 as_of: {value: today, rationale: "Use all evidence known in the current quarter."}
 horizon: {value: 2030Q4, rationale: "The quarter in which the scenarios resolve."}
-interval_mass: {value: 0.8, rationale: "80% intervals: tails that a few thousand draws estimate well."}
+interval_mass: {value: 0.8, rationale: "80% intervals, tails a few thousand draws estimate well."}
 future_nodes: {value: 256, rationale: "Quasi-random nodes that average the drivers' future drift."}
 """,
     "priors/scenarios.yaml": """\
@@ -123,8 +123,10 @@ def write_project(directory: Path, *, blank: bool) -> int:
         {k: v.encode() for k, v in BLANK_FILES.items()} if blank else shipped_files()
     )
     if not files:
-        raise ForecastError("the shipped project is not available in this installation; "
-                            "use --blank, or install forecast from its repository")
+        raise ForecastError(
+            "the shipped project is not available in this installation; "
+            "use --blank, or install forecast from its repository"
+        )
     files.setdefault(".gitignore", GITIGNORE.encode())
     files.setdefault("reports/.gitkeep", b"")
     directory.parent.mkdir(parents=True, exist_ok=True)

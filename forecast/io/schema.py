@@ -6,6 +6,7 @@ duplicates, dates against the time grid) live in :mod:`forecast.io.project`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from statistics import NormalDist
@@ -30,8 +31,9 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_
 
 def _item_id(value: str) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"e\d{3,}", value):
-        raise ValueError(f"{value!r} is not an item id: write 'e' and at least three digits, "
-                         "e.g. e017")
+        raise ValueError(
+            f"{value!r} is not an item id: write 'e' and at least three digits, e.g. e017"
+        )
     return value
 
 
@@ -88,7 +90,9 @@ class NormalPrior(Strict):
             if self.between is None or self.mass is None:
                 raise ValueError("an interval prior needs both 'between: [low, high]' and 'mass'")
             if not self.between[0] < self.between[1]:
-                raise ValueError(f"between {list(self.between)}: the low end must be below the high")
+                raise ValueError(
+                    f"between {list(self.between)}: the low end must be below the high"
+                )
         elif self.mu is None or self.sigma is None:
             raise ValueError("give mu and sigma, or between: [low, high] and mass")
         return self
@@ -312,7 +316,7 @@ class Ordinal(Strict):
     @classmethod
     def _increasing(cls, v: Setting[list[float]]) -> Setting[list[float]]:
         c = v.value
-        if any(b <= a for a, b in zip(c, c[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(c)):
             raise ValueError(f"cutpoints {c} must be strictly increasing")
         return v
 
@@ -376,7 +380,9 @@ class EvidenceItem(Strict):
     url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
     reliability: Reliability
     credibility: Credibility
-    cluster: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] | None = None
+    cluster: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] | None = (
+        None
+    )
     coder: Text
     notes: str = ""
     drivers: dict[Identifier, Score] | None = None
@@ -448,7 +454,9 @@ def period_quarter(period: str | int) -> Quarter:
     try:
         return Quarter.parse(text)
     except ValueError:
-        raise ValueError(f"period {period!r} is neither a year (2019) nor a quarter (2019Q4)") from None
+        raise ValueError(
+            f"period {period!r} is neither a year (2019) nor a quarter (2019Q4)"
+        ) from None
 
 
 TRANSFORMS = ("identity", "log", "logit")

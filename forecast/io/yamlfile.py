@@ -156,7 +156,9 @@ def parse_yaml(text: str, shown: str) -> tuple[YamlDoc | None, list[Problem]]:
     return YamlDoc(shown, data, builder.lines), []
 
 
-def load_yaml(path: Path, shown: str, root: Path | None = None) -> tuple[YamlDoc | None, list[Problem]]:
+def load_yaml(
+    path: Path, shown: str, root: Path | None = None
+) -> tuple[YamlDoc | None, list[Problem]]:
     """Read and parse a YAML file; problems name ``shown`` (the path as the user knows it)."""
     text, problems = read_text(path, shown, root)
     if text is None:
