@@ -55,8 +55,10 @@ class EvidenceArrays:
     series_driver: np.ndarray  # (series,)
     intercept_mu: np.ndarray  # (series,)
     intercept_sigma: np.ndarray
-    slope_sigma: np.ndarray
-    noise_sigma: np.ndarray
+    slope_log_mu: np.ndarray  # (series,) LogNormal prior of the slope c_s
+    slope_log_sd: np.ndarray
+    noise_log_mu: np.ndarray  # (series,) LogNormal prior of the noise sd_s
+    noise_log_sd: np.ndarray
     obs_labels: list[str]  # "gdp_ratio:2019"
     obs_series: np.ndarray  # (obs,) series index
     obs_quarter: np.ndarray  # (obs,) quarter index
@@ -122,7 +124,7 @@ def evidence_arrays(spec: ProjectSpec, as_of: Quarter | None = None) -> Evidence
             r_loglik.append([np.log(rating_table[ratings.get(k, "N")]) for k in scenarios])
             r_wts.append(w)
 
-    series, s_driver, a_mu, a_sd, c_sd, n_sd = [], [], [], [], [], []
+    series, s_driver, a_mu, a_sd, c_ln, n_ln = [], [], [], [], [], []
     o_labels, o_series, o_quarter, o_value = [], [], [], []
     for s_index, (ser, _path) in enumerate(spec.indicators):
         series.append(ser.id)
@@ -130,8 +132,8 @@ def evidence_arrays(spec: ProjectSpec, as_of: Quarter | None = None) -> Evidence
         mu, sd = ser.intercept.params()
         a_mu.append(mu)
         a_sd.append(sd)
-        c_sd.append(ser.slope.params())
-        n_sd.append(ser.noise.params())
+        c_ln.append(ser.slope.params())
+        n_ln.append(ser.noise.params())
         for obs, y in zip(ser.observations, ser.transformed(), strict=True):
             q = period_quarter(obs.period)
             if q > as_of:
@@ -156,8 +158,10 @@ def evidence_arrays(spec: ProjectSpec, as_of: Quarter | None = None) -> Evidence
         series_driver=np.array(s_driver, dtype=int),
         intercept_mu=np.array(a_mu, dtype=float),
         intercept_sigma=np.array(a_sd, dtype=float),
-        slope_sigma=np.array(c_sd, dtype=float),
-        noise_sigma=np.array(n_sd, dtype=float),
+        slope_log_mu=np.array([c[0] for c in c_ln], dtype=float),
+        slope_log_sd=np.array([c[1] for c in c_ln], dtype=float),
+        noise_log_mu=np.array([n[0] for n in n_ln], dtype=float),
+        noise_log_sd=np.array([n[1] for n in n_ln], dtype=float),
         obs_labels=o_labels,
         obs_series=np.array(o_series, dtype=int),
         obs_quarter=np.array(o_quarter, dtype=int),

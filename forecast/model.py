@@ -8,7 +8,7 @@ Parameterisation (non-centred throughout, so the sampler sees unit-scale variabl
   drivers) or ``z_student`` (Student-t drivers);
 - ``alpha = log pi0 + eps``, ``eps ~ ZeroSumNormal(offset_scale)``; ``beta = b + s_b * beta_z``;
   ``gamma = g + s_g * gamma_z`` for the optional interactions;
-- indicator series: ``a = a0 + sa * indicator_intercept_z``, slope and noise HalfNormal.
+- indicator series: ``a = a0 + sa * indicator_intercept_z``, slope and noise LogNormal.
 
 The likelihood enters as three ``pm.Potential`` terms (``codings``, ``indicators``, ``ratings``),
 each the sum of the matching entries of :func:`forecast.likelihood.pointwise_loglik`; the tests
@@ -23,16 +23,19 @@ import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.special import log_softmax, softmax
 
-from forecast.dims import DRIVER, INTERACTION, QUARTER, SCENARIO
+from forecast.dims import (
+    DRIVER,
+    INNOVATION_NORMAL,
+    INNOVATION_STUDENT,
+    INTERACTION,
+    PIN,
+    QUARTER,
+    SCENARIO,
+    SERIES,
+)
 from forecast.evidence import EvidenceArrays
 from forecast.likelihood import drift_scale, interaction_matrix, ordinal_bounds
 from forecast.priors import PriorArrays
-
-#: Model-internal dims (not part of the output contract of ARCHITECTURE.md).
-SERIES = "series"  # indicator series
-INNOVATION_NORMAL = "innovation_normal"  # free unit innovations, "driver:quarter"
-INNOVATION_STUDENT = "innovation_student"
-PIN = "indicator_pin"  # indicator observations that anchor x (see pinned_observations)
 
 #: Names of the likelihood potentials.
 POTENTIALS = ("codings", "indicators", "ratings", "indicator_pins")
@@ -269,8 +272,12 @@ def _indicator_parameters(evidence: EvidenceArrays) -> tuple | None:
     intercept = pm.Deterministic(
         "indicator_intercept", evidence.intercept_mu + evidence.intercept_sigma * a_z, dims=SERIES
     )
-    slope = pm.HalfNormal("indicator_slope", sigma=evidence.slope_sigma, dims=SERIES)
-    noise = pm.HalfNormal("indicator_noise", sigma=evidence.noise_sigma, dims=SERIES)
+    slope = pm.LogNormal(
+        "indicator_slope", mu=evidence.slope_log_mu, sigma=evidence.slope_log_sd, dims=SERIES
+    )
+    noise = pm.LogNormal(
+        "indicator_noise", mu=evidence.noise_log_mu, sigma=evidence.noise_log_sd, dims=SERIES
+    )
     return intercept, slope, noise
 
 

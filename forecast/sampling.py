@@ -36,10 +36,6 @@ from forecast.priors import PriorArrays  # noqa: E402
 Backend = Literal["numpyro", "pymc", "nutpie"]
 BACKENDS: tuple[str, ...] = ("numpyro", "pymc", "nutpie")
 
-#: Name of the log-likelihood variable. xarray cannot hold a data variable named like one of its
-#: own dims, so while dims.py spells both "evidence" the variable falls back to "loglik".
-LOGLIK_VAR = LOG_LIKELIHOOD_VAR if LOG_LIKELIHOOD_VAR != EVIDENCE else "loglik"
-
 #: Draws that feed the log-likelihood: the posterior variables pointwise_loglik reads.
 _LOGLIK_VARS = ("x", "log_p", "indicator_intercept", "indicator_slope", "indicator_noise")
 
@@ -161,7 +157,7 @@ def sample_prior(
 def log_likelihood(
     posterior: xr.Dataset, priors: PriorArrays, evidence: EvidenceArrays | None
 ) -> xr.Dataset:
-    """Build the ``log_likelihood`` group: one variable (``LOGLIK_VAR``), one entry per term."""
+    """Build the ``log_likelihood`` group: one variable (``loglik``), one entry per term."""
     labels = evidence.log_likelihood_labels if evidence is not None else []
     shape = (posterior.sizes["chain"], posterior.sizes["draw"])
     if labels:
@@ -174,7 +170,7 @@ def log_likelihood(
         dims=("chain", "draw", EVIDENCE),
         coords={"chain": posterior["chain"], "draw": posterior["draw"], EVIDENCE: labels},
     )
-    return xr.Dataset({LOGLIK_VAR: da})
+    return xr.Dataset({LOG_LIKELIHOOD_VAR: da})
 
 
 def _versions(backend: str) -> str:
@@ -222,7 +218,7 @@ def sample(
     -------
     az.InferenceData
         Groups ``posterior`` (every deterministic of :func:`forecast.model.build_model`),
-        ``prior``, ``log_likelihood`` (variable ``evidence``, dim ``evidence``) and
+        ``prior``, ``log_likelihood`` (variable ``loglik``, dim ``evidence``) and
         ``sample_stats``. ``posterior.attrs`` records the backend, settings, seed, versions and
         the sampling wall time.
     """

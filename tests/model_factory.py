@@ -71,17 +71,18 @@ def make_evidence(
     codings: Sequence[tuple[int, int, int, float]] = (),
     ratings: Sequence[tuple[dict[int, str], float]] = (),
     indicator: tuple[int, Sequence[tuple[int, float]]] | None = None,
-    indicator_priors: tuple[float, float, float, float] = (0.0, 1.0, 1.0, 0.5),
+    indicator_priors: tuple[float, ...] = (0.0, 0.5, 0.7, 0.3, 0.3, 0.3),
 ) -> EvidenceArrays:
     """Evidence from tuples.
 
     codings: (driver, quarter, score in -2..2, weight); ratings: ({scenario: rating}, weight);
-    indicator: (driver, [(quarter, value), ...]) with priors (a_mu, a_sd, c_sd, noise_sd).
+    indicator: (driver, [(quarter, value), ...]) with priors (a_mu, a_sd, slope median, slope
+    log-sd, noise median, noise log-sd): intercept Normal, slope and noise LogNormal.
     """
     k = len(priors.scenarios)
     r_loglik = [[np.log(RATING_LAMBDA[r.get(s, "N")]) for s in range(k)] for r, _ in ratings]
     obs = list(indicator[1]) if indicator is not None else []
-    a_mu, a_sd, c_sd, n_sd = indicator_priors
+    a_mu, a_sd, c_med, c_lsd, n_med, n_lsd = indicator_priors
     has_series = indicator is not None
     return EvidenceArrays(
         coding_labels=[f"e{i:03d}:{priors.drivers[c[0]]}" for i, c in enumerate(codings)],
@@ -97,8 +98,10 @@ def make_evidence(
         series_driver=np.array([indicator[0]] if has_series else [], dtype=int),
         intercept_mu=np.array([a_mu] if has_series else []),
         intercept_sigma=np.array([a_sd] if has_series else []),
-        slope_sigma=np.array([c_sd] if has_series else []),
-        noise_sigma=np.array([n_sd] if has_series else []),
+        slope_log_mu=np.array([np.log(c_med)] if has_series else []),
+        slope_log_sd=np.array([c_lsd] if has_series else []),
+        noise_log_mu=np.array([np.log(n_med)] if has_series else []),
+        noise_log_sd=np.array([n_lsd] if has_series else []),
         obs_labels=[f"ind:{priors.quarters[q]}" for q, _ in obs],
         obs_series=np.zeros(len(obs), dtype=int),
         obs_quarter=np.array([q for q, _ in obs], dtype=int),
@@ -143,8 +146,12 @@ def forward_prior(
     if evidence is not None and evidence.n_obs:
         s = len(evidence.series)
         out["a"] = evidence.intercept_mu + evidence.intercept_sigma * rng.standard_normal((n, s))
-        out["c"] = np.abs(evidence.slope_sigma * rng.standard_normal((n, s)))
-        out["sd"] = np.abs(evidence.noise_sigma * rng.standard_normal((n, s)))
+        out["c"] = np.exp(
+            evidence.slope_log_mu + evidence.slope_log_sd * rng.standard_normal((n, s))
+        )
+        out["sd"] = np.exp(
+            evidence.noise_log_mu + evidence.noise_log_sd * rng.standard_normal((n, s))
+        )
     return out
 
 

@@ -11,9 +11,8 @@ import xarray as xr
 
 from forecast.diagnostics import check_gate, thresholds
 from forecast.dims import EVIDENCE
+from forecast.dims import LOG_LIKELIHOOD_VAR as LOGLIK_VAR
 from tests.model_factory import make_evidence, make_priors
-
-LOGLIK_VAR = "loglik"  # forecast.sampling.LOGLIK_VAR, without importing pymc at collection
 
 TINY = {"draws": 150, "tune": 150, "chains": 2, "target_accept": 0.9, "prior_draws": 100}
 

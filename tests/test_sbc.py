@@ -18,15 +18,18 @@ pytestmark = pytest.mark.slow
 
 N_SIMS = 40
 N_RANK_DRAWS = 99
+#: Indicator priors (intercept mean and sd; slope and noise median and log-sd), as in make_evidence.
+INDICATOR_PRIORS = (0.2, 0.3, 0.8, 0.3, 0.4, 0.3)
 FIT = {"draws": 500, "tune": 500, "chains": 2, "target_accept": 0.9, "prior_draws": 0}
 
 
 def _simulate(priors, rng: np.random.Generator):
     """True parameters from the prior and an evidence set drawn from them."""
     truth = forward_prior(priors, 1, rng)
-    truth["a"] = 0.2 + 0.3 * rng.standard_normal(1)
-    truth["c"] = np.abs(0.8 * rng.standard_normal(1))
-    truth["sd"] = np.abs(0.4 * rng.standard_normal(1))
+    a_mu, a_sd, c_median, c_log_sd, sd_median, sd_log_sd = INDICATOR_PRIORS
+    truth["a"] = a_mu + a_sd * rng.standard_normal(1)
+    truth["c"] = c_median * np.exp(c_log_sd * rng.standard_normal(1))
+    truth["sd"] = sd_median * np.exp(sd_log_sd * rng.standard_normal(1))
     x = truth["x"][0]
     codings = simulate_codings(priors, x, rng, n_codings=6)
     obs_q = [2, priors.n_quarters - 1]
@@ -35,7 +38,7 @@ def _simulate(priors, rng: np.random.Generator):
         priors,
         codings=codings,
         indicator=(1, list(zip(obs_q, values.tolist(), strict=True))),
-        indicator_priors=(0.2, 0.3, 0.8, 0.4),
+        indicator_priors=INDICATOR_PRIORS,
     )
     return truth, evidence
 

@@ -71,6 +71,22 @@ class Setting(Strict, Generic[T]):
 # ---------------------------------------------------------------- prior distributions
 
 
+def _one_of_two_forms(prior: BaseModel, moments: tuple[str, str]) -> None:
+    """Check that a prior gives exactly its two moments, or ``between`` with ``mass``."""
+    first, second = moments
+    given = getattr(prior, first) is not None or getattr(prior, second) is not None
+    between, mass = prior.between, prior.mass
+    if given and (between is not None or mass is not None):
+        raise ValueError(f"give either {first} and {second}, or between and mass, not both")
+    if between is not None or mass is not None:
+        if between is None or mass is None:
+            raise ValueError("an interval prior needs both 'between: [low, high]' and 'mass'")
+        if not between[0] < between[1]:
+            raise ValueError(f"between {list(between)}: the low end must be below the high")
+    elif getattr(prior, first) is None or getattr(prior, second) is None:
+        raise ValueError(f"give {first} and {second}, or between: [low, high] and mass")
+
+
 class NormalPrior(Strict):
     """A Normal prior, given as ``mu``/``sigma`` or as an interval ``between`` with ``mass``."""
 
@@ -82,19 +98,7 @@ class NormalPrior(Strict):
 
     @model_validator(mode="after")
     def _one_form(self) -> NormalPrior:
-        moments = self.mu is not None or self.sigma is not None
-        interval = self.between is not None or self.mass is not None
-        if moments and interval:
-            raise ValueError("give either mu and sigma, or between and mass, not both")
-        if interval:
-            if self.between is None or self.mass is None:
-                raise ValueError("an interval prior needs both 'between: [low, high]' and 'mass'")
-            if not self.between[0] < self.between[1]:
-                raise ValueError(
-                    f"between {list(self.between)}: the low end must be below the high"
-                )
-        elif self.mu is None or self.sigma is None:
-            raise ValueError("give mu and sigma, or between: [low, high] and mass")
+        _one_of_two_forms(self, ("mu", "sigma"))
         return self
 
     def params(self) -> tuple[float, float]:
@@ -132,6 +136,33 @@ class HalfNormalPrior(Strict):
             return float(self.sigma)
         z = NormalDist().inv_cdf((1.0 + float(self.mass)) / 2.0)  # type: ignore[arg-type]
         return float(self.below) / z  # type: ignore[arg-type]
+
+
+class LogNormalPrior(Strict):
+    """A LogNormal prior of a positive quantity: ``median``/``log_sd``, or ``between``/``mass``.
+
+    Unlike a HalfNormal it puts no mass near zero, which keeps indicator slopes and noise scales
+    away from the funnel at zero where a sampler cannot follow.
+    """
+
+    median: Positive | None = None
+    log_sd: Positive | None = None
+    between: tuple[Positive, Positive] | None = None
+    mass: Probability | None = None
+    rationale: Text
+
+    @model_validator(mode="after")
+    def _one_form(self) -> LogNormalPrior:
+        _one_of_two_forms(self, ("median", "log_sd"))
+        return self
+
+    def params(self) -> tuple[float, float]:
+        """Return (mu, sigma) of log X; an interval is converted by maximum entropy, in logs."""
+        if self.between is None:
+            return math.log(float(self.median)), float(self.log_sd)  # type: ignore[arg-type]
+        low, high = (math.log(v) for v in self.between)
+        z = NormalDist().inv_cdf((1.0 + float(self.mass)) / 2.0)  # type: ignore[arg-type]
+        return (low + high) / 2.0, (high - low) / (2.0 * z)
 
 
 # ---------------------------------------------------------------- priors/*.yaml
@@ -475,8 +506,8 @@ class IndicatorSeries(Strict):
     transform: Literal["identity", "log", "logit"] = "identity"
     notes: str = ""
     intercept: NormalPrior
-    slope: HalfNormalPrior
-    noise: HalfNormalPrior
+    slope: LogNormalPrior
+    noise: LogNormalPrior
     observations: Annotated[list[Observation], Field(min_length=1)]
 
     @model_validator(mode="after")
