@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,8 +180,16 @@ class Project:
             f"as_of={self.spec.as_of}, horizon={self.spec.horizon})"
         )
 
-    def fit(self, *, progressbar: bool = False, **settings: Any) -> ForecastRun:
+    def fit(
+        self,
+        *,
+        progressbar: bool = False,
+        on_stage: Callable[[str], None] | None = None,
+        **settings: Any,
+    ) -> ForecastRun:
         """Sample the posterior and check the gate, without saving (see :meth:`update`)."""
+        stage = on_stage or (lambda _name: None)
+        stage("compiling and sampling")
         from forecast.diagnostics import check_gate
         from forecast.evidence import evidence_arrays
         from forecast.priors import prior_arrays
@@ -202,6 +211,7 @@ class Project:
             backend=sampler.backend,
             progressbar=progressbar,
         )
+        stage("checking diagnostics")
         thresholds = {**gate_thresholds(self.spec), **gate_overrides}
         gate = check_gate(idata, thresholds)
         mass = priors.interval_mass
@@ -233,7 +243,12 @@ class Project:
         return ForecastRun(idata, summary, manifest, None, self.spec)
 
     def update(
-        self, *, save: bool = True, progressbar: bool = False, **settings: Any
+        self,
+        *,
+        save: bool = True,
+        progressbar: bool = False,
+        on_stage: Callable[[str], None] | None = None,
+        **settings: Any,
     ) -> ForecastRun:
         """Fit the model to the project's evidence and save the run (unless ``save=False``).
 
@@ -243,6 +258,8 @@ class Project:
             Write a run folder under ``runs/`` (the project is locked meanwhile).
         progressbar
             Show the sampler's progress bar.
+        on_stage
+            Called with the name of each stage as it starts (for progress displays).
         **settings
             Overrides of priors/sampling.yaml: ``seed``, ``draws``, ``tune``, ``chains``,
             ``target_accept``, ``backend``; ``gate`` maps threshold names to new values.
@@ -254,12 +271,14 @@ class Project:
             failed).
         """
         if not save:
-            return self.fit(progressbar=progressbar, **settings)
+            return self.fit(progressbar=progressbar, on_stage=on_stage, **settings)
         from forecast.io.atomic import project_lock
         from forecast.io.runs import save_run
 
         with project_lock(self.root, "update"):
-            run = self.fit(progressbar=progressbar, **settings)
+            run = self.fit(progressbar=progressbar, on_stage=on_stage, **settings)
+            if on_stage:
+                on_stage("saving the run")
             saved = save_run(self.root, run.idata, run.manifest, run.summary_data)
         run.path = saved.path
         run.manifest = saved.manifest

@@ -7,6 +7,7 @@ Nothing is written except the compilation caches of JAX and PyTensor.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -150,8 +151,14 @@ def sample_prior(
 ) -> xr.Dataset:
     """Forward-sample the prior model; same variables as the posterior, and q = p."""
     model = build_model(priors, evidence, likelihood=False)
-    prior = pm.sample_prior_predictive(draws=draws, model=model, random_seed=seed).prior
-    return prior
+    # PyMC logs the sampled variable names at INFO; a CLI run should not print them.
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        return pm.sample_prior_predictive(draws=draws, model=model, random_seed=seed).prior
+    finally:
+        logger.setLevel(level)
 
 
 def log_likelihood(

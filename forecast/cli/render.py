@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from forecast.io.project import LocatedItem, ProjectSpec
@@ -204,3 +207,23 @@ def gate_table(gate: dict[str, Any]) -> None:
     else:
         failed = [c["name"] for c in gate.get("checks", []) if not c["passed"]]
         out.print(f"[red]✗ Gate FAILED ({', '.join(failed)}): not for distribution.[/red]")
+
+
+@contextlib.contextmanager
+def stage_progress(enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A live spinner with the current stage and elapsed time, on stderr; silent when disabled."""
+    if not enabled:
+        yield lambda _stage: None
+        return
+    err = Console(stderr=True)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        current: list[TaskID] = []
+
+        def on_stage(name: str) -> None:
+            if current:
+                progress.update(current[-1], completed=1, total=1)
+                progress.console.print(f"[dim]✓ {progress.tasks[current[-1]].description}[/dim]")
+            current.append(progress.add_task(name.capitalize(), total=None))
+
+        yield on_stage

@@ -15,7 +15,7 @@ from forecast.cli.options import (
     print_json,
     project_option,
 )
-from forecast.cli.render import console, forecast_tables
+from forecast.cli.render import console, forecast_tables, stage_progress
 from forecast.io.project import load_project
 
 
@@ -25,6 +25,11 @@ from forecast.io.project import load_project
 @click.option("--draws", type=click.IntRange(10), help="Draws per chain.")
 @click.option("--tune", type=click.IntRange(0), help="Tuning steps per chain.")
 @click.option("--chains", type=click.IntRange(1, 64), help="Number of chains.")
+@click.option(
+    "--target-accept",
+    type=click.FloatRange(0.5, 1.0, min_open=True, max_open=True),
+    help="NUTS target acceptance rate (raise it, e.g. to 0.95, after divergences).",
+)
 @click.option(
     "--sampler",
     "backend",
@@ -39,6 +44,7 @@ def update(
     draws: int | None,
     tune: int | None,
     chains: int | None,
+    target_accept: float | None,
     backend: str | None,
     as_json: bool,
 ) -> None:
@@ -52,14 +58,21 @@ def update(
       forecast update
       forecast update --seed 7 --draws 2000
       forecast update --sampler pymc --json
+      forecast update --target-accept 0.95     after divergences
     """
     from forecast.api import Project
 
     project = Project(load_project(project_dir))
-    show_progress = sys.stderr.isatty() and not as_json
-    run = project.update(
-        progressbar=show_progress, seed=seed, draws=draws, tune=tune, chains=chains, backend=backend
-    )
+    settings = {
+        "seed": seed,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "target_accept": target_accept,
+        "backend": backend,
+    }
+    with stage_progress(enabled=sys.stderr.isatty()) as on_stage:
+        run = project.update(on_stage=on_stage, **settings)
     if as_json:
         print_json(run.to_json())
     else:
