@@ -7,11 +7,13 @@ Nothing is written except the compilation caches of JAX and PyTensor.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +28,7 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
 import arviz as az  # noqa: E402
 import numpy as np  # noqa: E402
 import pymc as pm  # noqa: E402
+import pytensor  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from forecast.dims import EVIDENCE, LOG_LIKELIHOOD_VAR  # noqa: E402
@@ -57,6 +60,24 @@ def _configure_jax() -> None:
     # The model's programs compile in well under a second each; cache them all, since an update
     # compiles several (the sampler, the deterministics) and warm starts are what users feel.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+@contextlib.contextmanager
+def quiet_compiler() -> Iterator[None]:
+    """Silence PyTensor's warning that it found no BLAS to link (pip installs have none).
+
+    The model's matrices are a few scenarios by a few drivers, so BLAS would not change its speed;
+    the warning would only alarm users at every compile.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+        yield
+
+
+# PyTensor looks for BLAS the first time it compiles and warns when a pip install has none; the
+# lookup is cached, so resolve it once here, quietly (see quiet_compiler).
+with quiet_compiler():
+    _ = pytensor.config.blas__ldflags
 
 
 def _sample_numpyro(
@@ -100,19 +121,20 @@ def _sample_pymc(
 ) -> az.InferenceData:
     # Forking a process in which JAX already runs threads is unsafe (and warns): use a forkserver.
     mp_ctx = "forkserver" if "jax" in sys.modules else None
-    return pm.sample(
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        cores=min(chains, os.cpu_count() or 1),
-        mp_ctx=mp_ctx,
-        target_accept=target_accept,
-        random_seed=seed,
-        model=model,
-        progressbar=progressbar,
-        compute_convergence_checks=False,
-        idata_kwargs={"log_likelihood": False},
-    )
+    with quiet_compiler():
+        return pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=min(chains, os.cpu_count() or 1),
+            mp_ctx=mp_ctx,
+            target_accept=target_accept,
+            random_seed=seed,
+            model=model,
+            progressbar=progressbar,
+            compute_convergence_checks=False,
+            idata_kwargs={"log_likelihood": False},
+        )
 
 
 def _sample_nutpie(
@@ -156,7 +178,8 @@ def sample_prior(
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        return pm.sample_prior_predictive(draws=draws, model=model, random_seed=seed).prior
+        with quiet_compiler():
+            return pm.sample_prior_predictive(draws=draws, model=model, random_seed=seed).prior
     finally:
         logger.setLevel(level)
 

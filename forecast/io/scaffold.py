@@ -76,7 +76,7 @@ sampler:
   draws: {value: 1000, rationale: "4000 draws give ESS well above 400."}
   tune: {value: 1000, rationale: "Enough adaptation for this model."}
   chains: {value: 4, rationale: "Four chains make R-hat meaningful."}
-  target_accept: {value: 0.9, rationale: "Small steps avoid divergences in the random walks."}
+  target_accept: {value: 0.95, rationale: "Small steps avoid divergences in the random walks."}
   seed: {value: 1, rationale: "Fixed, so reruns give identical draws."}
 gate:
   rhat_max: {value: 1.01, rationale: "MODEL.md section 5."}
