@@ -100,6 +100,6 @@ def fmt(value: float, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def centred_beta(beta: xr.DataArray) -> xr.DataArray:
+
     """Beta centred per driver: only differences between scenarios are identified (MODEL.md §2)."""
     return beta - beta.mean(SCENARIO)

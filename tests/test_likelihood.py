@@ -139,3 +139,19 @@ def test_centre_beta() -> None:
     centred = L.centre_scenarios(beta, axis=-2)
     np.testing.assert_allclose(centred.sum(axis=-2), 0.0)
     np.testing.assert_allclose(np.diff(centred, axis=-2), np.diff(beta, axis=-2))
+
+
+def test_psis_matches_arviz() -> None:
+    import arviz as az
+
+    from forecast.psis import khat_threshold, psis
+
+    rng = np.random.default_rng(0)
+    for scale in (0.1, 1.0, 3.0):
+        lw = scale * (rng.standard_normal(4000) + rng.standard_t(3, 4000))
+        ours = psis(lw)
+        ref, k = az.psislw(lw.copy())
+        assert ours.pareto_k == pytest.approx(float(k))
+        np.testing.assert_allclose(np.log(ours.weights), ref, atol=1e-10)
+    assert khat_threshold(4000) == pytest.approx(0.7)
+    assert khat_threshold(100) == pytest.approx(0.5)
