@@ -98,8 +98,3 @@ def scenario_frame(posterior: xr.Dataset, mass: float):
 def fmt(value: float, digits: int) -> str:
     """Format a number with exactly ``digits`` decimals."""
     return f"{value:.{digits}f}"
-
-
-
-    """Beta centred per driver: only differences between scenarios are identified (MODEL.md §2)."""
-    return beta - beta.mean(SCENARIO)

@@ -32,7 +32,7 @@ def mock_nuts(monkeypatch: pytest.MonkeyPatch) -> None:
     import pymc as pm
     from pymc.testing import mock_sample
 
-    def sample(**kwargs):  # noqa: ANN202, ANN003
+    def sample(**kwargs):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*effect of Potentials.*")
             return partial(mock_sample, sample_stats={"diverging": _stats, "energy": _energy})(
@@ -57,7 +57,7 @@ def _loosen_gate(project: Path) -> None:
         block = text[start:line_end]
         if "value:" in block:
             head, _, rest = block.partition("value:")
-            num, _, tail = rest.strip().partition(",")
+            _num, _, tail = rest.strip().partition(",")
             text = text[:start] + f"{head}value: {value},{tail}" + text[line_end:]
         else:
             nxt = text.index("value:", start)
@@ -66,7 +66,7 @@ def _loosen_gate(project: Path) -> None:
     path.write_text(text)
 
 
-def update(project: Path, *args: str):  # noqa: ANN201
+def update(project: Path, *args: str):
     return CliRunner().invoke(
         main,
         [
@@ -189,7 +189,7 @@ def test_interrupted_save_leaves_no_run(
 ) -> None:
     import arviz as az
 
-    def boom(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def boom(self, *args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(az.InferenceData, "to_netcdf", boom)
