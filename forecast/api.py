@@ -279,7 +279,13 @@ class Project:
             run = self.fit(progressbar=progressbar, on_stage=on_stage, **settings)
             if on_stage:
                 on_stage("saving the run")
-            saved = save_run(self.root, run.idata, run.manifest, run.summary_data)
+            saved = save_run(
+                self.root,
+                run.idata,
+                run.manifest,
+                run.summary_data,
+                ratings_block=run.ratings_block,
+            )
         run.path = saved.path
         run.manifest = saved.manifest
         return run

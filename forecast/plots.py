@@ -171,3 +171,60 @@ def plot_prior_posterior(idata, var: str, dim: str) -> Figure:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=8)
     return fig
+
+
+def plot_history(rows: list[dict], scenarios: list[str] | None = None) -> Figure:
+    """The trend of published forecasts: mean and interval of each scenario per quarter.
+
+    Parameters
+    ----------
+    rows
+        Records with ``quarter``, ``scenario``, ``mean``, ``lower``, ``upper`` and ``kind``
+        (``published`` or ``backtest``), e.g. ``reports/history.csv`` plus the current forecast.
+        Published forecasts are solid lines with filled markers; backtests are dashed with
+        hollow markers.
+    scenarios
+        Scenario order (default: order of first appearance).
+    """
+    scenarios = scenarios or list(dict.fromkeys(str(r["scenario"]) for r in rows))
+    colors = scenario_colors(scenarios)
+    quarters = sorted({str(r["quarter"]) for r in rows}, key=Quarter.parse)
+    pos = {q: i for i, q in enumerate(quarters)}
+    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    styles = {"published": ("-", None), "backtest": ("--", "white")}
+    labelled: set[str] = set()
+    for s in scenarios:
+        for kind, (ls, face) in styles.items():
+            pts = sorted(
+                (r for r in rows if r["scenario"] == s and r.get("kind", "published") == kind),
+                key=lambda r: Quarter.parse(str(r["quarter"])),
+            )
+            if not pts:
+                continue
+            t = np.array([pos[str(r["quarter"])] for r in pts], dtype=float)
+            mean = np.array([float(r["mean"]) for r in pts])
+            lo = np.array([float(r["lower"]) for r in pts])
+            hi = np.array([float(r["upper"]) for r in pts])
+            ax.errorbar(
+                t + (0.08 if kind == "backtest" else 0.0),
+                mean,
+                yerr=[mean - lo, hi - mean],
+                color=colors[s],
+                ls=ls,
+                marker="o",
+                mfc=face or colors[s],
+                capsize=3,
+                lw=1.6,
+                label=None if s in labelled else s,
+            )
+            labelled.add(s)
+    ax.plot([], [], "k-", marker="o", label="published")
+    ax.plot([], [], "k--", marker="o", mfc="white", label="backtest")
+    ax.set_xticks(range(len(quarters)), quarters, rotation=45 if len(quarters) > 8 else 0)
+    ax.set_xlim(-0.5, len(quarters) - 0.5)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability at the horizon")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    return fig

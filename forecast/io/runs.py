@@ -6,7 +6,10 @@ A run folder ``runs/<stamp>-s<seed>/`` holds:
   with ``arviz.from_netcdf``;
 - ``manifest.json``: SHA-256 of every input file, seed, package versions, sampler settings,
   gate thresholds and verdict;
-- ``summary.json``: the forecast as printed by ``forecast update --json``.
+- ``summary.json``: the forecast as printed by ``forecast update --json``;
+- ``draws.npz``: the posterior draws the analyst tools need (``forecast.influence.DRAW_VARS``,
+  flattened over chains) and the run's ratings block ``ratings_block`` (scenario,), readable with
+  numpy alone so that ``forecast preview`` never imports ArviZ or PyMC.
 
 It is assembled in a hidden staging folder and renamed into place, so an interrupted update
 leaves no half run behind.
@@ -23,12 +26,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from forecast.dims import SCENARIO
 from forecast.errors import RunMismatchError
 
 RUNS_DIR = "runs"
 POSTERIOR_FILE = "posterior.nc"
 MANIFEST_FILE = "manifest.json"
 SUMMARY_FILE = "summary.json"
+DRAWS_FILE = "draws.npz"
 PACKAGES = ("forecast", "pymc", "pytensor", "arviz", "numpy", "xarray", "numpyro", "jax", "nutpie")
 
 
@@ -85,8 +90,13 @@ def save_run(
     summary: dict[str, Any],
     *,
     now: dt.datetime | None = None,
+    ratings_block: Any = None,
 ) -> SavedRun:
-    """Write a new run folder under ``project_root/runs`` and return it."""
+    """Write a new run folder under ``project_root/runs`` and return it.
+
+    ``ratings_block`` (A[k] of the fit's evidence) is cached in ``draws.npz`` with the draws;
+    without it the block is taken as zero (no rated items).
+    """
     now = now or dt.datetime.now(dt.UTC)
     runs = Path(project_root) / RUNS_DIR
     runs.mkdir(parents=True, exist_ok=True)
@@ -99,6 +109,7 @@ def save_run(
     staging.mkdir()
     try:
         idata.to_netcdf(str(staging / POSTERIOR_FILE))
+        _write_draws(staging / DRAWS_FILE, idata.posterior, ratings_block)
         manifest = {**manifest, "run": name, "created": now.isoformat(timespec="seconds")}
         (staging / MANIFEST_FILE).write_text(_json(manifest), encoding="utf-8")
         (staging / SUMMARY_FILE).write_text(_json({"run": name, **summary}), encoding="utf-8")
@@ -107,6 +118,50 @@ def save_run(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return read_run(runs / name)
+
+
+def _write_draws(path: Path, posterior: Any, ratings_block: Any) -> None:
+    import numpy as np
+
+    from forecast.influence import Draws
+
+    arrays = dict(Draws.from_posterior(posterior).arrays)
+    k = posterior.sizes.get(SCENARIO, 0)
+    block = np.zeros(k) if ratings_block is None else np.asarray(ratings_block, dtype=float)
+    with open(path, "wb") as f:
+        np.savez(f, ratings_block=block, **arrays)
+
+
+def load_draws(run: SavedRun | Path) -> tuple[Any, Any]:
+    """The run's cached draws and ratings block, read with numpy only.
+
+    Returns
+    -------
+    draws : forecast.influence.Draws
+        The posterior draws with one leading ``draw`` axis.
+    ratings_block : ndarray, shape (scenario,)
+        A[k] of the evidence the run was fitted to.
+
+    Raises
+    ------
+    RunMismatchError
+        The run has no ``draws.npz`` (made by an older version): refit with ``forecast update``.
+    """
+    import numpy as np
+
+    from forecast.influence import Draws
+
+    path = Path(run.path if isinstance(run, SavedRun) else run)
+    file = path / DRAWS_FILE
+    if not file.exists():
+        raise RunMismatchError(
+            f"{path} has no {DRAWS_FILE} (it was made by an older version of forecast); "
+            "run 'forecast update' to make a run the analyst tools can read"
+        )
+    with np.load(file) as data:
+        arrays = {name: data[name] for name in data.files}
+    block = arrays.pop("ratings_block")
+    return Draws(arrays), block
 
 
 def read_run(path: Path) -> SavedRun:
