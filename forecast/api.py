@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
     import pandas as pd
     import xarray as xr
+
+    from forecast.io.schema import EvidenceItem
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,95 @@ class ForecastRun:
 
         return plot_drivers(self.idata, self.interval_mass)
 
+    @property
+    def ratings_block(self):
+        """A[k] of the evidence this run was fitted to, (scenario,) ndarray."""
+        from forecast.analysis import _at_run
+        from forecast.evidence import evidence_arrays
+
+        if self._spec is None:
+            from forecast.io.runs import load_draws
+
+            return load_draws(self.path)[1]["ratings_block"]
+        return evidence_arrays(_at_run(self._spec, self.manifest)).ratings_block
+
+    # The analyst tools (MODEL.md §7); forecast.analysis holds the wiring.
+
+    def preview(self, item_fields: dict[str, Any], *, refit: bool = True, **settings: Any):
+        """How a new item would move the forecast: a :class:`forecast.preview.Preview`.
+
+        ``item_fields`` are ``forecast evidence add``'s fields (title, date, source, reliability,
+        credibility, coder, drivers={...} or scenarios={...}); nothing is written. When the
+        Pareto k is above the threshold and ``refit`` is true, the model is refitted with the
+        item (``settings`` override priors/sampling.yaml for that fit).
+        """
+        from forecast.analysis import context_of
+
+        return context_of(self).preview(item_fields, refit=refit, **settings)
+
+    def whatif(self, set: tuple[str, ...] = (), shift: tuple[str, ...] = ()):
+        """The forecast under ``DRIVER=VALUE[@QUARTER]`` interventions (a ``WhatIf``)."""
+        from forecast.analysis import context_of
+
+        ctx = context_of(self)
+        return ctx.whatif(ctx.parse_interventions(tuple(set), tuple(shift)))
+
+    def influence(self, items: list[str] | None = None):
+        """Each item's effect on the forecast (``forecast.influence.Effect``), largest first."""
+        from forecast.analysis import context_of
+
+        return context_of(self).influence(items)
+
+    def signposts(self):
+        """Drivers and scenarios ranked by the expected change one more strong item would make."""
+        from forecast.analysis import context_of
+
+        return context_of(self).signposts()
+
+    def sensitivity(self):
+        """Power-scaling prior and likelihood sensitivity (a ``Sensitivity``)."""
+        from forecast.analysis import context_of
+
+        return context_of(self).sensitivity()
+
+    # The quarterly report (forecast.report): the same tables and figures as `forecast report`.
+
+    def _project_spec(self) -> ProjectSpec:
+        if self._spec is not None:
+            return self._spec
+        if self.path is None:
+            raise ValueError("an unsaved run without its project; use Project.fit(...)")
+        return load_project(self.path.parent.parent)
+
+    def report_context(self, quarter: str | None = None, *, refit: bool = False) -> dict[str, Any]:
+        """The report's data (headline, move, changes, top items, diagnostics, methods).
+
+        Earlier reports are read from the project's ``reports/``; nothing is written. With
+        ``refit`` the model is refitted where Pareto k is too high (slow).
+        """
+        from forecast.report.publish import build
+
+        ctx, _figures = build(self, self._project_spec(), quarter, refit=refit)
+        return ctx
+
+    def report_figures(self, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The report's figures (matplotlib Figures by name) for a :meth:`report_context`."""
+        from forecast.report.publish import run_spec
+        from forecast.report.render import report_figures
+
+        ctx = context if context is not None else self.report_context()
+        return report_figures(self, run_spec(self, self._project_spec()), ctx)
+
+    def plot_history(self, rows: list[dict[str, Any]] | None = None):
+        """Trend of published forecasts (``reports/history.csv``) with this run's forecast."""
+        from forecast.plots import plot_history
+
+        if rows is None:
+            from forecast.report.render import trend_rows
+
+            rows = trend_rows(self.report_context())
+        return plot_history(rows, list(self.summary_data["scenarios"]))
+
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{html.escape(k)}</td><td>{v['mean']:.{v['digits']}f}</td>"
@@ -185,9 +276,19 @@ class Project:
         *,
         progressbar: bool = False,
         on_stage: Callable[[str], None] | None = None,
+        extra_items: Sequence[EvidenceItem] = (),
         **settings: Any,
     ) -> ForecastRun:
-        """Sample the posterior and check the gate, without saving (see :meth:`update`)."""
+        """Sample the posterior and check the gate, without saving (see :meth:`update`).
+
+        ``extra_items`` are added to the evidence in memory (a preview's refit); nothing is
+        written.
+        """
+        if extra_items:
+            from forecast.preview import with_items
+
+            project = Project(with_items(self.spec, list(extra_items)))
+            return project.fit(progressbar=progressbar, on_stage=on_stage, **settings)
         stage = on_stage or (lambda _name: None)
         stage("compiling and sampling")
         from forecast.diagnostics import check_gate
@@ -285,10 +386,30 @@ class Project:
                 run.manifest,
                 run.summary_data,
                 ratings_block=run.ratings_block,
+                nodes=_nodes(self.spec),
             )
         run.path = saved.path
         run.manifest = saved.manifest
         return run
+
+    def report(
+        self,
+        run: ForecastRun | str | Path | None = None,
+        quarter: str | None = None,
+        *,
+        force: bool = False,
+        allow_failed: bool = False,
+        refit: bool = True,
+    ):
+        """Write ``reports/<quarter>/`` as ``forecast report`` does (a ``Published``).
+
+        ``run`` is a ForecastRun, a run folder name, or None for the latest saved run.
+        """
+        from forecast.report.publish import publish
+
+        if not isinstance(run, ForecastRun):
+            run = self.load_run(run)
+        return publish(run, self.spec, quarter, force=force, allow_failed=allow_failed, refit=refit)
 
     def runs(self) -> list[SavedRun]:
         """The project's saved runs, oldest first."""
@@ -297,6 +418,12 @@ class Project:
     def load_run(self, run: str | Path | None = None) -> ForecastRun:
         """A saved run of this project (the latest by default)."""
         return _from_saved(find_run(self.root, run), self.spec)
+
+
+def _nodes(spec: ProjectSpec):
+    from forecast.priors import prior_arrays
+
+    return prior_arrays(spec).nodes
 
 
 def _from_saved(saved: SavedRun, spec: ProjectSpec | None) -> ForecastRun:

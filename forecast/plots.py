@@ -35,13 +35,18 @@ def plot_probabilities(idata, mass: float, var: str = "q") -> Figure:
     scenarios = [str(s) for s in q[SCENARIO].values]
     colors = scenario_colors(scenarios)
     order = np.argsort(q.mean("sample").values)
-    fig = Figure(figsize=(7.5, 0.75 * len(scenarios) + 1.2), layout="constrained")
+    fig = Figure(figsize=(6.5, 0.6 * len(scenarios) + 1.2), layout="constrained")
     ax = fig.add_subplot()
     for row, k in enumerate(order):
         draws = q.isel({SCENARIO: k}).values
         lo, hi = _quantiles(draws, mass)
         s = scenarios[k]
-        ax.violinplot(draws, positions=[row], vert=False, widths=0.8, showextrema=False)
+        parts = ax.violinplot(
+            draws, positions=[row], orientation="horizontal", widths=0.8, showextrema=False
+        )
+        for body in parts["bodies"]:
+            body.set_facecolor(colors[s])
+            body.set_alpha(0.25)
         ax.hlines(row, lo, hi, color=colors[s], lw=4)
         ax.plot(draws.mean(), row, "o", color="white", mec=colors[s], mew=2, ms=9)
         ax.annotate(
@@ -52,9 +57,6 @@ def plot_probabilities(idata, mass: float, var: str = "q") -> Figure:
             ha="center",
             fontsize=9,
         )
-    for body in ax.collections:
-        if hasattr(body, "set_alpha"):
-            body.set_alpha(0.25)
     ax.set_yticks(range(len(scenarios)), [scenarios[k] for k in order])
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"probability at the horizon (mean, {mass:.0%} interval, density of draws)")
@@ -106,7 +108,7 @@ def plot_drivers(
         ax.plot(t, draws.mean(-1), color=PALETTE[0], lw=1.6, label="fitted")
         if future is not None:
             tf = np.arange(len(quarters) - 1, len(quarters) + steps)
-            f = np.concatenate([draws[None], future[j]], axis=0)
+            f = np.concatenate([draws[-1:], future[j]], axis=0)
             lo, hi = _quantiles(f, mass)
             ax.fill_between(tf, lo, hi, color=PALETTE[3], alpha=0.2, lw=0)
             ax.plot(tf, f.mean(-1), color=PALETTE[3], lw=1.4, ls="--", label="projected")
@@ -190,7 +192,7 @@ def plot_history(rows: list[dict], scenarios: list[str] | None = None) -> Figure
     colors = scenario_colors(scenarios)
     quarters = sorted({str(r["quarter"]) for r in rows}, key=Quarter.parse)
     pos = {q: i for i, q in enumerate(quarters)}
-    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
     ax = fig.add_subplot()
     styles = {"published": ("-", None), "backtest": ("--", "white")}
     labelled: set[str] = set()
@@ -209,7 +211,7 @@ def plot_history(rows: list[dict], scenarios: list[str] | None = None) -> Figure
             ax.errorbar(
                 t + (0.08 if kind == "backtest" else 0.0),
                 mean,
-                yerr=[mean - lo, hi - mean],
+                yerr=np.clip([mean - lo, hi - mean], 0, None),
                 color=colors[s],
                 ls=ls,
                 marker="o",

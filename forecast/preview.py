@@ -229,7 +229,11 @@ def preview(draws: Draws, block: np.ndarray, priors: PriorArrays, new: EvidenceA
 
 
 def from_refit(
-    first: Preview, before: Draws, block: np.ndarray, after: Draws, block_after: np.ndarray,
+    first: Preview,
+    before: Draws,
+    block: np.ndarray,
+    after: Draws,
+    block_after: np.ndarray,
     priors: PriorArrays,
 ) -> Preview:
     """A :class:`Preview` from a refit with the item (``after``) against the run (``before``).

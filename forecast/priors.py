@@ -77,8 +77,14 @@ def future_nodes(n_nodes: int, n_drivers: int, seed: int = NODES_SEED) -> np.nda
     return norm.ppf(points)
 
 
-def prior_arrays(spec: ProjectSpec, n_nodes: int | None = None) -> PriorArrays:
-    """Turn ``spec``'s priors into :class:`PriorArrays` (pure; converts interval priors)."""
+def prior_arrays(
+    spec: ProjectSpec, n_nodes: int | None = None, nodes: np.ndarray | None = None
+) -> PriorArrays:
+    """Turn ``spec``'s priors into :class:`PriorArrays` (pure; converts interval priors).
+
+    ``nodes`` reuses future-drift nodes computed before (a run's cached ones) instead of drawing
+    them again, which avoids importing scipy.stats on the fast preview path.
+    """
     scenarios, drivers = spec.scenario_ids, spec.driver_ids
     k_index = {s: i for i, s in enumerate(scenarios)}
     j_index = {d: i for i, d in enumerate(drivers)}
@@ -127,6 +133,10 @@ def prior_arrays(spec: ProjectSpec, n_nodes: int | None = None) -> PriorArrays:
         kappa=float(m.ordinal.kappa.value),
         cutpoints=np.array(m.ordinal.cutpoints.value, dtype=float),
         rating_loglik={r: float(np.log(m.ratings.weights[r])) for r in RATINGS},
-        nodes=future_nodes(n_nodes or spec.project.future_nodes.value, len(drivers)),
+        nodes=(
+            np.asarray(nodes, dtype=float)
+            if nodes is not None
+            else future_nodes(n_nodes or spec.project.future_nodes.value, len(drivers))
+        ),
         interval_mass=float(spec.project.interval_mass.value),
     )

@@ -13,8 +13,10 @@ from __future__ import annotations
 import click
 
 from forecast import __version__
+from forecast.cli.analysis_cmds import influence, preview, sensitivity, signposts, whatif
 from forecast.cli.evidence_cmds import evidence
 from forecast.cli.project_cmds import init, priors, validate
+from forecast.cli.report_cmds import report
 from forecast.cli.run_cmds import show, update
 
 EPILOG = """\b
@@ -24,6 +26,7 @@ Examples:
       --reliability B --credibility 2 --driver us_threat=+1
   forecast update --seed 1                fit the model, print the forecast and the gate
   forecast show --json                    the latest run, for scripts
+  forecast report                         write reports/<quarter>/ from the latest run
   forecast --project ~/russia-china validate
 
 Exit codes: 0 ok, 1 invalid input or failure, 2 usage error, 3 diagnostics gate failed,
@@ -43,3 +46,9 @@ main.add_command(priors)
 main.add_command(evidence)
 main.add_command(update)
 main.add_command(show)
+main.add_command(report)
+main.add_command(preview)
+main.add_command(whatif)
+main.add_command(influence)
+main.add_command(signposts)
+main.add_command(sensitivity)

@@ -8,8 +8,9 @@ A run folder ``runs/<stamp>-s<seed>/`` holds:
   gate thresholds and verdict;
 - ``summary.json``: the forecast as printed by ``forecast update --json``;
 - ``draws.npz``: the posterior draws the analyst tools need (``forecast.influence.DRAW_VARS``,
-  flattened over chains) and the run's ratings block ``ratings_block`` (scenario,), readable with
-  numpy alone so that ``forecast preview`` never imports ArviZ or PyMC.
+  flattened over chains), the run's ratings block ``ratings_block`` (scenario,) and future-drift
+  ``nodes`` (node, driver), readable with numpy alone so that ``forecast preview`` never imports
+  ArviZ or PyMC.
 
 It is assembled in a hidden staging folder and renamed into place, so an interrupted update
 leaves no half run behind.
@@ -34,6 +35,8 @@ POSTERIOR_FILE = "posterior.nc"
 MANIFEST_FILE = "manifest.json"
 SUMMARY_FILE = "summary.json"
 DRAWS_FILE = "draws.npz"
+#: Arrays of draws.npz that are not draws.
+BLOCK_KEY, NODES_KEY = "ratings_block", "nodes"
 PACKAGES = ("forecast", "pymc", "pytensor", "arviz", "numpy", "xarray", "numpyro", "jax", "nutpie")
 
 
@@ -91,11 +94,13 @@ def save_run(
     *,
     now: dt.datetime | None = None,
     ratings_block: Any = None,
+    nodes: Any = None,
 ) -> SavedRun:
     """Write a new run folder under ``project_root/runs`` and return it.
 
-    ``ratings_block`` (A[k] of the fit's evidence) is cached in ``draws.npz`` with the draws;
-    without it the block is taken as zero (no rated items).
+    ``ratings_block`` (A[k] of the fit's evidence) and ``nodes`` (the future-drift nodes of its
+    prior arrays) are cached in ``draws.npz`` with the draws; without a block it is taken as zero
+    (no rated items).
     """
     now = now or dt.datetime.now(dt.UTC)
     runs = Path(project_root) / RUNS_DIR
@@ -109,7 +114,7 @@ def save_run(
     staging.mkdir()
     try:
         idata.to_netcdf(str(staging / POSTERIOR_FILE))
-        _write_draws(staging / DRAWS_FILE, idata.posterior, ratings_block)
+        _write_draws(staging / DRAWS_FILE, idata.posterior, ratings_block, nodes)
         manifest = {**manifest, "run": name, "created": now.isoformat(timespec="seconds")}
         (staging / MANIFEST_FILE).write_text(_json(manifest), encoding="utf-8")
         (staging / SUMMARY_FILE).write_text(_json({"run": name, **summary}), encoding="utf-8")
@@ -120,7 +125,7 @@ def save_run(
     return read_run(runs / name)
 
 
-def _write_draws(path: Path, posterior: Any, ratings_block: Any) -> None:
+def _write_draws(path: Path, posterior: Any, ratings_block: Any, nodes: Any) -> None:
     import numpy as np
 
     from forecast.influence import Draws
@@ -128,19 +133,22 @@ def _write_draws(path: Path, posterior: Any, ratings_block: Any) -> None:
     arrays = dict(Draws.from_posterior(posterior).arrays)
     k = posterior.sizes.get(SCENARIO, 0)
     block = np.zeros(k) if ratings_block is None else np.asarray(ratings_block, dtype=float)
+    if nodes is not None:
+        arrays[NODES_KEY] = np.asarray(nodes, dtype=float)
     with open(path, "wb") as f:
-        np.savez(f, ratings_block=block, **arrays)
+        np.savez(f, **{BLOCK_KEY: block}, **arrays)
 
 
-def load_draws(run: SavedRun | Path) -> tuple[Any, Any]:
-    """The run's cached draws and ratings block, read with numpy only.
+def load_draws(run: SavedRun | Path) -> tuple[Any, dict[str, Any]]:
+    """The run's cached draws and fit arrays, read with numpy only.
 
     Returns
     -------
     draws : forecast.influence.Draws
         The posterior draws with one leading ``draw`` axis.
-    ratings_block : ndarray, shape (scenario,)
-        A[k] of the evidence the run was fitted to.
+    extras : dict of str to ndarray
+        ``ratings_block`` (scenario,), A[k] of the evidence the run was fitted to, and, for runs
+        that cached them, ``nodes`` (node, driver), the future-drift nodes.
 
     Raises
     ------
@@ -160,8 +168,8 @@ def load_draws(run: SavedRun | Path) -> tuple[Any, Any]:
         )
     with np.load(file) as data:
         arrays = {name: data[name] for name in data.files}
-    block = arrays.pop("ratings_block")
-    return Draws(arrays), block
+    extras = {k: arrays.pop(k) for k in (BLOCK_KEY, NODES_KEY) if k in arrays}
+    return Draws(arrays), extras
 
 
 def read_run(path: Path) -> SavedRun:

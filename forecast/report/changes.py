@@ -23,7 +23,15 @@ from forecast.priors import PriorArrays
 #: A refit: a project spec (modified in memory) -> E[q] per scenario.
 Refit = Callable[[ProjectSpec], np.ndarray]
 #: Fields whose change makes an item "re-rated" (anything else is an edit of its text).
-CODING_FIELDS = ("date", "published", "reliability", "credibility", "cluster", "drivers", "scenarios")
+CODING_FIELDS = (
+    "date",
+    "published",
+    "reliability",
+    "credibility",
+    "cluster",
+    "drivers",
+    "scenarios",
+)
 
 
 def item_signature(located: LocatedItem) -> dict[str, Any]:
@@ -77,9 +85,9 @@ def _effect_row(effect: Effect, refit_q: np.ndarray | None) -> dict[str, Any]:
         "delta": {s: float(d) for s, d in zip(effect.scenarios, delta, strict=True)},
         "pareto_k": float(effect.pareto_k),
         "reliable": bool(effect.reliable),
-        "method": "PSIS" if refit_q is None and effect.reliable else (
-            "refit" if refit_q is not None else "PSIS (k high, approximate)"
-        ),
+        "method": "PSIS"
+        if refit_q is None and effect.reliable
+        else ("refit" if refit_q is not None else "PSIS (k high, approximate)"),
     }
 
 
@@ -149,8 +157,10 @@ def ratings_contribution(
     if not effect.reliable and refit is not None:
         rated = set(evidence.rating_items)
         refit_q = np.asarray(
-            refit(dataclasses.replace(spec, items=tuple(
-                li for li in spec.items if li.item.id not in rated
-            )))
+            refit(
+                dataclasses.replace(
+                    spec, items=tuple(li for li in spec.items if li.item.id not in rated)
+                )
+            )
         )
     return _effect_row(effect, refit_q)
