@@ -70,22 +70,12 @@ REQUIRED = ("title", "date", "source", "reliability", "credibility", "coder")
 
 def collect_item_fields(values: dict, spec) -> dict:
     """Turn item options into item fields, prompting for missing ones at a terminal."""
-    from forecast.io.evidence_files import parse_codings
+    from forecast.io.evidence_files import FIELD_ORDER, parse_codings
 
     fields = {
         k: values.get(k)
-        for k in (
-            "title",
-            "date",
-            "published",
-            "source",
-            "url",
-            "reliability",
-            "credibility",
-            "cluster",
-            "coder",
-            "notes",
-        )
+        for k in FIELD_ORDER
+        if k not in ("schema_version", "id", "drivers", "scenarios")
     }
     missing = [k for k in REQUIRED if not fields.get(k)]
     drivers, scenarios = values.get("drivers") or (), values.get("scenarios") or ()

@@ -41,21 +41,8 @@ FIELD_ORDER = (
     "drivers",
     "scenarios",
 )
-CSV_COLUMNS = (
-    "id",
-    "date",
-    "published",
-    "title",
-    "source",
-    "url",
-    "reliability",
-    "credibility",
-    "cluster",
-    "coder",
-    "notes",
-    "drivers",
-    "scenarios",
-)
+#: Columns of the CSV import and export: every item field but the schema version.
+CSV_COLUMNS = FIELD_ORDER[1:]
 MAX_CSV_BYTES = 20_000_000
 _ID_RE = re.compile(r"^e(\d+)$")
 

@@ -342,6 +342,39 @@ def _check_priors(
                 )
 
 
+def _load_unique(
+    path: Path,
+    root: Path,
+    model: type[M],
+    kind: str,
+    seen: dict[str, str],
+    problems: list[Problem],
+    hashes: dict[str, str],
+) -> tuple[M, YamlDoc] | None:
+    """Read, validate and hash one evidence file whose ``id`` must be unique among ``seen``."""
+    rel = path.relative_to(root).as_posix()
+    doc, found = load_yaml(path, rel, root)
+    problems.extend(found)
+    if doc is None:
+        return None
+    entry = validate_doc(doc, model, problems)
+    if entry is None:
+        return None
+    hashes[rel] = _sha256(path)
+    entry_id = entry.id  # type: ignore[attr-defined]
+    if entry_id in seen:
+        problems.append(
+            doc.problem(
+                ("id",),
+                f"duplicate {kind} id '{entry_id}' (also in {seen[entry_id]}); give this "
+                f"{kind} a new id",
+            )
+        )
+        return None
+    seen[entry_id] = rel
+    return entry, doc
+
+
 def _load_evidence(
     root: Path,
     parsed: dict[str, Any],
@@ -363,7 +396,7 @@ def _load_evidence(
         )
         return [], []
     items: list[LocatedItem] = []
-    first_seen: dict[str, str] = {}
+    seen_items: dict[str, str] = {}
     for path in item_paths:
         rel = path.relative_to(root).as_posix()
         if path.suffix not in (".yaml", ".yml"):
@@ -371,35 +404,21 @@ def _load_evidence(
                 Problem(
                     rel,
                     None,
-                    "not a .yaml file; evidence/ holds only item "
-                    "files (evidence/<year>/<id>.yaml) and evidence/indicators/",
+                    "not a .yaml file; evidence/ holds only item files "
+                    "(evidence/<year>/<id>.yaml) and evidence/indicators/",
                 )
             )
             continue
-        doc, found = load_yaml(path, rel, root)
-        problems.extend(found)
-        if doc is None:
+        loaded = _load_unique(path, root, EvidenceItem, "item", seen_items, problems, hashes)
+        if loaded is None:
             continue
-        item = validate_doc(doc, EvidenceItem, problems)
-        if item is None:
-            continue
-        hashes[rel] = _sha256(path)
-        if item.id in first_seen:
-            problems.append(
-                doc.problem(
-                    ("id",),
-                    f"duplicate item id '{item.id}' (also in "
-                    f"{first_seen[item.id]}); give this item a new id",
-                )
-            )
-            continue
-        first_seen[item.id] = rel
+        item, doc = loaded
         if path.stem != item.id:
             problems.append(
                 doc.problem(
                     ("id",),
-                    f"id '{item.id}' does not match the file name "
-                    f"'{path.name}'; rename the file to {item.id}.yaml",
+                    f"id '{item.id}' does not match the file name '{path.name}'; rename the "
+                    f"file to {item.id}.yaml",
                 )
             )
         check_item(item, doc, scenario_ids, driver_ids, start, today, problems)
@@ -407,44 +426,41 @@ def _load_evidence(
     indicators = []
     seen_series: dict[str, str] = {}
     for path in indicator_paths:
-        rel = path.relative_to(root).as_posix()
-        doc, found = load_yaml(path, rel, root)
-        problems.extend(found)
-        if doc is None:
+        loaded = _load_unique(path, root, IndicatorSeries, "series", seen_series, problems, hashes)
+        if loaded is None:
             continue
-        series = validate_doc(doc, IndicatorSeries, problems)
-        if series is None:
-            continue
-        hashes[rel] = _sha256(path)
-        if series.id in seen_series:
-            problems.append(
-                doc.problem(
-                    ("id",), f"duplicate series id '{series.id}' (also in {seen_series[series.id]})"
-                )
-            )
-            continue
-        seen_series[series.id] = rel
-        if series.driver not in driver_ids:
-            problems.append(
-                doc.problem(("driver",), unknown_name("driver", series.driver, driver_ids))
-            )
-        periods: Counter[Quarter] = Counter()
-        for i, obs in enumerate(series.observations):
-            q = period_quarter(obs.period)
-            periods[q] += 1
-            loc = ("observations", i, "period")
-            if periods[q] == 2:
-                problems.append(doc.problem(loc, f"period {obs.period} appears twice; keep one"))
-            if q < start:
-                problems.append(
-                    doc.problem(loc, f"period {obs.period} is before the start quarter {start}")
-                )
-            if q.first_day > today:
-                problems.append(
-                    doc.problem(loc, f"period {obs.period} lies in the future (today is {today})")
-                )
-        indicators.append((series, rel))
+        series, doc = loaded
+        _check_series(series, doc, driver_ids, start, today, problems)
+        indicators.append((series, path.relative_to(root).as_posix()))
     return items, indicators
+
+
+def _check_series(
+    series: IndicatorSeries,
+    doc: YamlDoc,
+    driver_ids: list[str],
+    start: Quarter,
+    today: dt.date,
+    problems: list[Problem],
+) -> None:
+    """Cross-check one schema-valid indicator series against the project."""
+    if series.driver not in driver_ids:
+        problems.append(doc.problem(("driver",), unknown_name("driver", series.driver, driver_ids)))
+    periods: Counter[Quarter] = Counter()
+    for i, obs in enumerate(series.observations):
+        q = period_quarter(obs.period)
+        periods[q] += 1
+        loc = ("observations", i, "period")
+        if periods[q] == 2:
+            problems.append(doc.problem(loc, f"period {obs.period} appears twice; keep one"))
+        if q < start:
+            problems.append(
+                doc.problem(loc, f"period {obs.period} is before the start quarter {start}")
+            )
+        if q.first_day > today:
+            problems.append(
+                doc.problem(loc, f"period {obs.period} lies in the future (today is {today})")
+            )
 
 
 def check_item(
