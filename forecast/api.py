@@ -159,6 +159,12 @@ class ForecastRun:
 
     # The analyst tools (MODEL.md §7); forecast.analysis holds the wiring.
 
+    def draws(self):
+        """The posterior draws as plain arrays (``forecast.influence.Draws``), from the idata."""
+        from forecast.influence import Draws
+
+        return Draws.from_posterior(self.idata.posterior)
+
     def preview(self, item_fields: dict[str, Any], *, refit: bool = True, **settings: Any):
         """How a new item would move the forecast: a :class:`forecast.preview.Preview`.
 

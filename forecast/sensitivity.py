@@ -9,7 +9,8 @@ computed per draw in numpy (:func:`log_prior`); the likelihood is the ``loglik``
 
 Reading (the priorsense convention, threshold 0.05): prior and likelihood sensitivity both high →
 possible prior–data conflict; prior high and likelihood low → the prior dominates (weak data);
-otherwise no flag.
+otherwise no flag. Each prior family is also power-scaled alone (``prior_by_family``), and a
+flag's reading names the family the quantity is most sensitive to.
 """
 
 from __future__ import annotations
@@ -115,9 +116,14 @@ def sensitivity(idata: Any, priors: PriorArrays) -> Sensitivity:
     has_lik = "log_likelihood" in idata.groups() and idata.log_likelihood[LOG_LIKELIHOOD_VAR].size
     if has_lik:
         data.add_groups(log_likelihood=idata.log_likelihood[[LOG_LIKELIHOOD_VAR]])
+    families = list(data.log_prior.data_vars)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prior = az.psens(data, component="prior", var_names=["q", "x_H"])
+        by_family = {
+            f: az.psens(data, component="prior", component_var_names=[f], var_names=["q", "x_H"])
+            for f in families
+        }
         lik = (
             az.psens(data, component="likelihood", var_names=["q", "x_H"])
             if has_lik
@@ -129,6 +135,9 @@ def sensitivity(idata: Any, priors: PriorArrays) -> Sensitivity:
             p = float(prior[var].sel({dim: name}))
             lk = float(lik[var].sel({dim: name}))
             flag = _flag(p, lk)
+            fam = {f: float(by_family[f][var].sel({dim: name})) for f in families}
+            top = max(fam, key=fam.get)
+            reading = f"{READINGS[flag]} (most sensitive prior: {top})" if flag else ""
             rows.append(
                 {
                     "kind": kind,
@@ -136,8 +145,9 @@ def sensitivity(idata: Any, priors: PriorArrays) -> Sensitivity:
                     "mean": float(post[var].sel({dim: name}).mean()),
                     "prior": p,
                     "likelihood": lk,
+                    "prior_by_family": fam,
                     "flag": flag,
-                    "reading": READINGS.get(flag, "") if flag else "",
+                    "reading": reading,
                 }
             )
     return Sensitivity(rows)

@@ -16,6 +16,7 @@ from tests.conftest import TODAY, copy_project
 
 #: Settings of the shared fit: enough draws for PSIS and for differences of a few points.
 FIT_SETTINGS = {"draws": 500, "tune": 500, "chains": 2, "seed": 11}
+_FIT: dict[str, Path] = {}
 
 
 def strong_item(**drivers: int) -> dict:
@@ -47,11 +48,14 @@ def fitted_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the shipped project with one saved small run (read-only for tests)."""
     from forecast.api import Project
 
-    root = copy_project(tmp_path_factory.mktemp("analysis") / "project")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FORECAST_TODAY", TODAY)
-        Project.load(root).update(**FIT_SETTINGS)
-    return root
+    # Each test module that imports this fixture gets its own copy of it; fit once per process.
+    if "root" not in _FIT:
+        root = copy_project(tmp_path_factory.mktemp("analysis") / "project")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("FORECAST_TODAY", TODAY)
+            Project.load(root).update(**FIT_SETTINGS)
+        _FIT["root"] = root
+    return _FIT["root"]
 
 
 @pytest.fixture

@@ -242,3 +242,25 @@ def test_strong_item_falls_back_to_a_refit(context) -> None:
     assert result.refit and result.as_dict()["method"] == "refit"
     j = context.priors.drivers.index("leader_affinity")
     assert result.now_with[j] < result.now_without[j]
+
+
+@pytest.mark.sampling
+def test_forecast_run_methods(fitted_project) -> None:
+    from forecast.api import Project
+
+    run = Project.load(fitted_project).load_run()
+    k = run.summary_data["scenarios"]
+    ratings = {s: ("CC" if s == "entente" else "II") for s in k}
+    result = run.preview(rated_item(ratings, "C", 3), refit=False)
+    assert result.as_dict()["scenarios"]["entente"]["delta"] > 0
+    assert (
+        run.whatif(shift=("leader_affinity=-1",)).as_dict()["scenarios"]["china_hubris"]["delta"]
+        > 0
+    )
+    assert run.influence(["e001"])[0].items == ("e001",)
+    assert len(run.signposts()) == len(k) + 4
+    assert run.draws().n == af.FIT_SETTINGS["draws"] * af.FIT_SETTINGS["chains"]
+    # the same numbers from the in-memory draws (no draws.npz) as from the cache
+    run.path = None
+    again = run.preview(rated_item(ratings, "C", 3), refit=False)
+    np.testing.assert_allclose(again.effect.with_items, result.effect.with_items, atol=1e-9)

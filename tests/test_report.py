@@ -109,6 +109,8 @@ def test_two_quarters_trend_and_changes(project: Path) -> None:
     assert summary["changes"]["joint"] is not None
     rows = {r["id"]: r for r in summary["changes"]["rows"]}
     assert rows["e901"]["kind"] == "new" and "pareto_k" in rows["e901"]
+    by_type = summary["changes"]["by_type"]
+    assert by_type["ratings"]["items"] == ["e902"] and by_type["codings"]["items"] == ["e901"]
     with (project / "reports/history.csv").open() as fh:
         history = list(csv.DictReader(fh))
     assert sorted({r["quarter"] for r in history}) == ["2026Q3", "2026Q4"]
@@ -119,6 +121,8 @@ def test_two_quarters_trend_and_changes(project: Path) -> None:
     _sections_in_order(html)
     _no_remote_resources(html)
     assert "Since the previous report (2026Q3)" in html
+    assert "the new and re-rated items together account for" in html
+    assert "the changed scenario ratings alone (e902)" in html
     assert 'id="fig-history"' in html and (q4 / "history.png").stat().st_size > 1000
     # the change table names the new items, hostile text stays text
     change_table = html[html.index('<section id="changes">') : html.index("ten most influential")]

@@ -26,6 +26,8 @@ Examples:
       --reliability B --credibility 2 --driver us_threat=+1
   forecast update --seed 1                fit the model, print the forecast and the gate
   forecast show --json                    the latest run, for scripts
+  forecast preview ... --driver us_threat=-1   how a new item would move the forecast
+  forecast whatif --set leader_affinity=-1     the forecast if a driver were fixed
   forecast report                         write reports/<quarter>/ from the latest run
   forecast --project ~/russia-china validate
 

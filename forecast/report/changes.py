@@ -107,7 +107,9 @@ def change_effects(
     -------
     dict
         ``new``, ``rerated``, ``dropped`` (ids), ``rows`` (one per item: id, kind, delta per
-        scenario, pareto_k, method) and ``joint`` (the same for all of them together).
+        scenario, pareto_k, method), ``joint`` (the same for all of them together) and
+        ``by_type``: the changed ``ratings`` and the changed ``codings``, each group alone
+        (None when a group is empty).
     """
     new, rerated, dropped = classify(spec, previous)
     changed = [*new, *rerated]
@@ -132,6 +134,18 @@ def change_effects(
     for item_id in changed:
         out["rows"].append({"id": item_id, "kind": kinds[item_id], **measure([item_id])})
     out["joint"] = measure(changed)
+    # the changed scenario ratings and the changed driver codings, each group alone
+    rated = set(evidence.rating_items)
+    groups = {
+        "ratings": [i for i in changed if i in rated],
+        "codings": [i for i in changed if i not in rated],
+    }
+    out["by_type"] = {
+        name: None
+        if not ids
+        else {"items": ids, **(out["joint"] if len(ids) == len(changed) else measure(ids))}
+        for name, ids in groups.items()
+    }
     return out
 
 

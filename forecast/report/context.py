@@ -181,9 +181,11 @@ def build_context(
     )
     if changes is not None:
         changes["items"] = {i: item_row(spec, i) for i in [*changes["new"], *changes["rerated"]]}
-        for row in [*changes["rows"], *([changes["joint"]] if changes["joint"] else [])]:
+        by_type = [e for e in (changes.get("by_type") or {}).values() if e]
+        for row in [*changes["rows"], *([changes["joint"]] if changes["joint"] else []), *by_type]:
             row["effects"] = prose.effect_list(row["delta"])
-    move = prose.move_table(rows, previous, ratings)
+    move = prose.move_table(rows, previous, changes)
+    names = {r["id"]: r["name"] for r in rows}
     checks = run.manifest.get("gate", {}).get("checks", [])
     ctx: dict[str, Any] = {
         "project": {"name": spec.project.name, "description": spec.project.description},
@@ -198,7 +200,7 @@ def build_context(
         "headline_text": prose.headline_sentences(rows, run.interval_mass, summary["horizon"]),
         "ratings": ratings,
         "move": move,
-        "move_text": prose.move_paragraph(move, previous, ratings),
+        "move_text": prose.move_paragraph(move, previous, ratings, names),
         "changes": changes,
         "changes_text": prose.changes_paragraph(changes) if changes else None,
         "top_items": top_items(spec, draws, priors, evidence, scenarios),

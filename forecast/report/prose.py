@@ -22,66 +22,93 @@ def headline_sentences(rows: list[dict[str, Any]], mass: float, horizon: str) ->
 
 
 def move_table(
-    rows: list[dict[str, Any]], previous: dict[str, Any] | None, ratings: dict[str, Any]
+    rows: list[dict[str, Any]], previous: dict[str, Any] | None, changes: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
-    """Per scenario: previous and current E[q], the move, and the part that came from ratings.
+    """Per scenario: previous and current E[q], the move, and what the changed items explain.
 
-    The ratings part is the change of the ratings' contribution (E[q] with minus without the
-    ratings block) between the two reports; the rest came from driver codings, indicators and
-    Monte Carlo error.
+    ``items`` is the joint effect of all new and re-rated items (E[q] now minus E[q] with them as
+    they were), ``ratings`` and ``codings`` the effect of the changed scenario ratings alone and of
+    the changed driver codings alone (effects interact, so the two need not add up to ``items``),
+    and ``rest`` = move - items: the extra quarter of drift, indicators and Monte Carlo error.
     """
     if previous is None:
         return []
     before = previous.get("scenarios", {})
-    contrib_before = previous.get("ratings_contribution", {})
+    by_type = (changes or {}).get("by_type") or {}
+    joint = (changes or {}).get("joint")
+
+    def part(effect: dict[str, Any] | None, sid: str) -> float:
+        return float(effect["delta"][sid]) if effect else 0.0
+
     out = []
     for r in rows:
         if r["id"] not in before:
             continue
-        move = r["mean"] - before[r["id"]]["mean"]
-        from_ratings = ratings["delta"][r["id"]] - contrib_before.get(r["id"], 0.0)
-        d = r["digits"]
+        sid, d = r["id"], r["digits"]
+        move = r["mean"] - before[sid]["mean"]
+        values = {
+            "move": move,
+            "items": part(joint, sid),
+            "ratings": part(by_type.get("ratings"), sid),
+            "codings": part(by_type.get("codings"), sid),
+            "rest": move - part(joint, sid),
+        }
         out.append(
             {
-                "id": r["id"],
+                "id": sid,
                 "name": r["name"],
-                "before": fmt_prob(before[r["id"]]["mean"], d),
+                "before": fmt_prob(before[sid]["mean"], d),
                 "now": r["mean_text"],
-                "move": move,
-                "from_ratings": from_ratings,
-                "other": move - from_ratings,
-                "move_text": fmt_delta(move, d),
-                "ratings_text": fmt_delta(from_ratings, d),
-                "other_text": fmt_delta(move - from_ratings, d),
+                **values,
+                **{f"{k}_text": fmt_delta(v, max(d, 2)) for k, v in values.items()},
             }
         )
     return out
 
 
+def ratings_sentence(ratings: dict[str, Any], names: dict[str, str]) -> str:
+    """How much the scenario ratings as a whole add to each scenario (E[q] with minus without)."""
+    if ratings.get("method") == "no ratings":
+        return "No item rates scenarios directly; all evidence works through the drivers."
+    delta = ratings["delta"]
+    top = max(delta, key=lambda s: abs(delta[s]))
+    return (
+        "Scenario ratings as a whole (E[q] with them minus without them) move "
+        f"{names.get(top, top)} by {fmt_delta(delta[top], 2)}; the rest of the evidence works "
+        "through the drivers."
+    )
+
+
 def move_paragraph(
-    move: list[dict[str, Any]], previous: dict[str, Any] | None, ratings: dict[str, Any]
+    move: list[dict[str, Any]],
+    previous: dict[str, Any] | None,
+    ratings: dict[str, Any],
+    names: dict[str, str] | None = None,
 ) -> str:
     """What moved since the previous report, and how much of it came from scenario ratings."""
+    names = names or {}
     if previous is None:
         return (
             "This is the first published report of the project, so there is no earlier forecast "
-            "to compare with. Later reports will say what moved since this one."
+            "to compare with; later reports will say what moved since this one. "
+            + ratings_sentence(ratings, names)
         )
+    head = f"Since the previous report ({previous.get('quarter')}): "
     big = max(move, key=lambda m: abs(m["move"])) if move else None
-    head = f"Since the previous report ({previous.get('quarter')}), "
     if big is None or float(big["move_text"].replace("\u2212", "-")) == 0:
         return head + "no scenario moved by more than the Monte Carlo error supports."
     parts = [f"{m['name']} {m['before']} → {m['now']} ({m['move_text']})" for m in move]
-    total = sum(abs(m["move"]) for m in move)
-    share = sum(abs(m["from_ratings"]) for m in move) / total if total > 0 else 0.0
+    r, c = abs(big["ratings"]), abs(big["codings"])
+    share = f"about {r / (r + c):.0%} of it from ratings" if r + c > 0 else "none of it"
     return (
         head
         + "; ".join(parts)
-        + f". The largest move is in {big['name']} ({big['move_text']}), of which "
-        f"{big['ratings_text']} came from scenario ratings and {big['other_text']} from driver "
-        f"codings, indicators and sampling noise. Across scenarios, roughly {min(share, 1):.0%} "
-        f"of the absolute movement is attributable to ratings (method: {ratings['method']}; "
-        "see the methods appendix)."
+        + f". Of the largest move, {big['name']} {big['move_text']}, the new and re-rated items "
+        f"together account for {big['items_text']}: changed scenario ratings alone "
+        f"{big['ratings_text']}, changed driver codings alone {big['codings_text']} ({share}, "
+        f"comparing the two alone; effects interact, so they need not add up). The remaining "
+        f"{big['rest_text']} comes from the extra quarter of drift, indicators and Monte Carlo "
+        "error."
     )
 
 
