@@ -73,9 +73,9 @@ def ratings_sentence(ratings: dict[str, Any], names: dict[str, str]) -> str:
     delta = ratings["delta"]
     top = max(delta, key=lambda s: abs(delta[s]))
     return (
-        "Scenario ratings as a whole (E[q] with them minus without them) move "
-        f"{names.get(top, top)} by {fmt_delta(delta[top], 2)}; the rest of the evidence works "
-        "through the drivers."
+        "Scenario ratings as a whole (E[q] with them minus without them) move the probability "
+        f"of “{names.get(top, top)}” by {fmt_delta(delta[top], 2)}; the rest of the evidence "
+        "works through the drivers."
     )
 
 
