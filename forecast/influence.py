@@ -120,8 +120,27 @@ def decibels(p_with: np.ndarray, p_without: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(a / (1 - a) * (1 - b) / b)
 
 
-def _columns(labels: list[str], owners: Iterable[str], wanted: set[str]) -> np.ndarray:
+def _columns(owners: Iterable[str], wanted: set[str]) -> np.ndarray:
     return np.array([i for i, o in enumerate(owners) if o in wanted], dtype=int)
+
+
+def _without(
+    draws: Draws,
+    priors: PriorArrays,
+    wanted: set[str],
+    log_ratio: np.ndarray,
+    block: np.ndarray,
+    change: np.ndarray | float,
+) -> Effect:
+    """E[q] now, and E[q] reweighted by ``log_ratio`` with the ratings block moved by ``change``."""
+    rw = psis(log_ratio)
+    return Effect(
+        tuple(sorted(wanted)),
+        priors.scenarios,
+        draws.q(block).mean(axis=0),
+        rw.mean(draws.q(block + change)),
+        rw,
+    )
 
 
 def removal(
@@ -144,7 +163,7 @@ def removal(
     if unknown:
         raise KeyError(f"not in this run's evidence: {', '.join(unknown)}")
     log_ratio = np.zeros(draws.n)
-    cols = _columns(evidence.coding_labels, evidence.coding_items, wanted)
+    cols = _columns(evidence.coding_items, wanted)
     if len(cols):
         log_ratio -= coding_loglik(draws["x"], priors, evidence)[:, cols].sum(axis=1)
     series = [i for i, s in enumerate(evidence.series) if s in wanted]
@@ -159,18 +178,11 @@ def removal(
         )
         log_ratio -= ll[:, obs].sum(axis=1)
     block = evidence.ratings_block
-    rated = _columns(evidence.rating_items, evidence.rating_items, wanted)
+    rated = _columns(evidence.rating_items, wanted)
     change = -(evidence.rating_weight[rated] @ evidence.rating_loglik[rated]) if len(rated) else 0
     if len(rated):
         log_ratio += ratings_delta(draws["log_p"], block, change)
-    rw = psis(log_ratio)
-    return Effect(
-        tuple(sorted(wanted)),
-        priors.scenarios,
-        draws.q(block).mean(axis=0),
-        rw.mean(draws.q(block + change)),
-        rw,
-    )
+    return _without(draws, priors, wanted, log_ratio, block, change)
 
 
 def addition(
@@ -238,22 +250,15 @@ def replacement(
     wanted = set(items)
     log_ratio = np.zeros(draws.n)
     for arrays, sign in ((evidence, -1.0), (old, 1.0)):
-        cols = _columns(arrays.coding_labels, arrays.coding_items, wanted)
+        cols = _columns(arrays.coding_items, wanted)
         if len(cols):
             log_ratio += sign * coding_loglik(draws["x"], priors, arrays)[:, cols].sum(axis=1)
     block = evidence.ratings_block
     change = np.zeros_like(block)
     for arrays, sign in ((evidence, -1.0), (old, 1.0)):
-        rated = _columns(arrays.rating_items, arrays.rating_items, wanted)
+        rated = _columns(arrays.rating_items, wanted)
         if len(rated):
             change = change + sign * (arrays.rating_weight[rated] @ arrays.rating_loglik[rated])
     if np.any(change != 0):
         log_ratio += ratings_delta(draws["log_p"], block, change)
-    rw = psis(log_ratio)
-    return Effect(
-        tuple(sorted(wanted)),
-        priors.scenarios,
-        draws.q(block).mean(axis=0),
-        rw.mean(draws.q(block + change)),
-        rw,
-    )
+    return _without(draws, priors, wanted, log_ratio, block, change)
