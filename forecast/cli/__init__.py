@@ -14,6 +14,7 @@ import click
 
 from forecast import __version__
 from forecast.cli.analysis_cmds import influence, preview, sensitivity, signposts, whatif
+from forecast.cli.backtest_cmds import backtest
 from forecast.cli.evidence_cmds import evidence
 from forecast.cli.project_cmds import init, priors, validate
 from forecast.cli.report_cmds import report
@@ -29,6 +30,7 @@ Examples:
   forecast preview ... --driver us_threat=-1   how a new item would move the forecast
   forecast whatif --set leader_affinity=-1     the forecast if a driver were fixed
   forecast report                         write reports/<quarter>/ from the latest run
+  forecast backtest --workers 2           as-of forecasts of past quarters, into the history
   forecast --project ~/russia-china validate
 
 Exit codes: 0 ok, 1 invalid input or failure, 2 usage error, 3 diagnostics gate failed,
@@ -54,3 +56,4 @@ main.add_command(whatif)
 main.add_command(influence)
 main.add_command(signposts)
 main.add_command(sensitivity)
+main.add_command(backtest)
