@@ -27,6 +27,7 @@ cluster must be started with those variables set (see docs/formats.md, "Backtest
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import multiprocessing
 import uuid
 from collections.abc import Callable, Sequence
@@ -38,7 +39,7 @@ R = TypeVar("R")
 Executor = Literal["local", "dask"]
 EXECUTORS: tuple[str, ...] = ("local", "dask")
 #: Environment variables worker processes need to behave as this process does.
-WORKER_ENV = ("FORECAST_CACHE_DIR", "PYTENSOR_FLAGS", "FORECAST_TODAY", "XLA_FLAGS")
+WORKER_ENV = ("FORECAST_CACHE_DIR", "PYTENSOR_FLAGS", "FORECAST_TODAY")
 
 OnResult = Callable[[Any, Any], None]
 
@@ -175,6 +176,8 @@ def _run_dask(
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
+            # Workers busy in compiled code are killed at shutdown with a warning; not news.
+            silence_logs=logging.ERROR,
         )
     client = Client(scheduler if scheduler is not None else cluster)
     try:
