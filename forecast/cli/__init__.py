@@ -15,6 +15,7 @@ import click
 from forecast import __version__
 from forecast.cli.analysis_cmds import influence, preview, sensitivity, signposts, whatif
 from forecast.cli.backtest_cmds import backtest
+from forecast.cli.calibrate_cmds import calibrate
 from forecast.cli.evidence_cmds import evidence
 from forecast.cli.project_cmds import init, priors, validate
 from forecast.cli.report_cmds import report
@@ -57,3 +58,4 @@ main.add_command(influence)
 main.add_command(signposts)
 main.add_command(sensitivity)
 main.add_command(backtest)
+main.add_command(calibrate)
