@@ -63,6 +63,16 @@ class EvidenceArrays:
     obs_series: np.ndarray  # (obs,) series index
     obs_quarter: np.ndarray  # (obs,) quarter index
     obs_value: np.ndarray  # (obs,) transformed value
+    #: (obs,) 1 for an observation the fit uses, 0 for one masked out (a backtest's later data);
+    #: None means all ones.
+    obs_weight: np.ndarray | None = None
+
+    @property
+    def obs_weights(self) -> np.ndarray:
+        """Weight of each indicator observation (ones unless masked)."""
+        if self.obs_weight is None:
+            return np.ones(self.n_obs)
+        return np.asarray(self.obs_weight, dtype=float)
 
     @property
     def n_codings(self) -> int:

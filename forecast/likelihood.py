@@ -225,7 +225,7 @@ def indicator_loglik(
     level = x[..., evidence.series_driver[s], evidence.obs_quarter]
     sd = noise[..., s]
     resid = (evidence.obs_value - intercept[..., s] - slope[..., s] * level) / sd
-    return -0.5 * resid**2 - np.log(sd) - 0.5 * np.log(2.0 * np.pi)
+    return evidence.obs_weights * (-0.5 * resid**2 - np.log(sd) - 0.5 * np.log(2.0 * np.pi))
 
 
 def pointwise_loglik(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pytensor.tensor.special import log_softmax, softmax
+from pytensor.tensor.special import softmax
 
 from forecast.dims import (
     DRIVER,
@@ -168,6 +168,7 @@ def build_model(
         coords[INNOVATION_NORMAL] = slots["normal"][2]
         coords[INNOVATION_STUDENT] = slots["student"][2]
     with pm.Model(coords=coords) as model:
+        data = _data(priors, use if likelihood else None, pins)
         indicator = _indicator_parameters(use) if use is not None else None
         x0_z = pm.Normal("x0_z", 0.0, 1.0, dims=DRIVER)
         mu_z = pm.Normal("mu_z", 0.0, 1.0, dims=DRIVER)
@@ -179,14 +180,10 @@ def build_model(
             steps = mu[:, None] + sigma[:, None] * _innovations(priors, slots)
             walk = pt.concatenate([walk, x0[:, None] + pt.cumsum(steps, axis=1)], axis=1)
         if len(pins):
-            x = pm.Deterministic(
-                "x",
-                _pin(walk, mu, sigma, indicator, pins, pin_j, pin_q, priors, use),
-                dims=(DRIVER, QUARTER),
-            )
-        else:
-            x = pm.Deterministic("x", walk, dims=(DRIVER, QUARTER))
-        x_H = pm.Deterministic("x_H", x[:, -1] + mu * priors.h, dims=DRIVER)
+            walk = _pin(walk, mu, sigma, indicator, pins, pin_j, pin_q, priors, use, data)
+        x = pm.Deterministic("x", walk, dims=(DRIVER, QUARTER))
+        h = data["horizon_steps"]
+        x_H = pm.Deterministic("x_H", x[:, data["as_of_index"]] + mu * h, dims=DRIVER)
 
         eps = pm.ZeroSumNormal("eps", sigma=priors.offset_scale, dims=SCENARIO)
         alpha = pm.Deterministic("alpha", priors.log_pi0 + eps, dims=SCENARIO)
@@ -201,13 +198,17 @@ def build_model(
                 "gamma", priors.inter_mu + priors.inter_sigma * gamma_z, dims=INTERACTION
             )
 
-        spread = sigma * np.sqrt(float(priors.h)) * drift_scale(priors)
+        spread = sigma * pt.sqrt(h) * drift_scale(priors)
         future = x_H[None, :] + spread[None, :] * priors.nodes  # (node, driver)
-        log_soft = log_softmax(_eta(future, alpha, beta, gamma, priors), axis=-1)
-        log_p = pm.Deterministic(
-            "log_p", pt.logsumexp(log_soft, axis=0) - np.log(priors.nodes.shape[0]), dims=SCENARIO
+        # p is the mean over nodes of a (max-shifted, so stable) softmax; in float64 no scenario's
+        # share underflows for any realistic logit, and it needs half the exponentials of the
+        # log-sum-exp form.
+        p = pm.Deterministic(
+            "p",
+            pt.mean(softmax(_eta(future, alpha, beta, gamma, priors), axis=-1), axis=0),
+            dims=SCENARIO,
         )
-        pm.Deterministic("p", pt.exp(log_p), dims=SCENARIO)
+        log_p = pm.Deterministic("log_p", pt.log(p), dims=SCENARIO)
         pm.Deterministic(
             "p_now",
             softmax(_eta(x.T, alpha, beta, gamma, priors), axis=-1),
@@ -216,10 +217,83 @@ def build_model(
 
         block = np.zeros(len(priors.scenarios))
         if use is not None and likelihood:
-            block = use.ratings_block
-            _add_likelihood(x, log_p, indicator, block, priors, use, pins)
+            block = data.get("ratings_block", block)
+            _add_likelihood(x, log_p, indicator, block, priors, use, pins, data)
         pm.Deterministic("q", softmax(log_p + block), dims=SCENARIO)
     return model
+
+
+#: Names of the model's data containers: the values that change between fits of one shape (a
+#: backtest's quarters, the simulated evidence sets of a calibration) without rebuilding it.
+DATA_NAMES = (
+    "as_of_index",
+    "horizon_steps",
+    "coding_upper_weight",
+    "coding_lower_weight",
+    "coding_const",
+    "obs_value",
+    "obs_weight",
+    "ratings_block",
+)
+
+
+def data_values(
+    priors: PriorArrays, evidence: EvidenceArrays | None, likelihood: bool = True
+) -> dict[str, np.ndarray]:
+    """Values of the model's data containers for these inputs (see :data:`DATA_NAMES`)."""
+    out = {
+        "as_of_index": np.asarray(priors.as_of_position, dtype="int64"),
+        "horizon_steps": np.asarray(float(priors.h)),
+    }
+    if evidence is None or not likelihood:
+        return out
+    if evidence.n_codings:
+        upper, lower, const = coding_weights(priors, evidence)
+        out.update(coding_upper_weight=upper, coding_lower_weight=lower, coding_const=const)
+    if evidence.n_obs:
+        out.update(
+            obs_value=np.asarray(evidence.obs_value, dtype=float),
+            obs_weight=evidence.obs_weights,
+        )
+    if evidence.n_rated:
+        out["ratings_block"] = np.asarray(evidence.ratings_block, dtype=float)
+    return out
+
+
+def coding_cells(evidence: EvidenceArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (driver, quarter) cells that carry codings, and each coding's cell."""
+    pairs = np.stack([evidence.coding_driver, evidence.coding_quarter])
+    cells, cell = np.unique(pairs, axis=1, return_inverse=True)
+    return cells[0], cells[1], cell.reshape(-1)
+
+
+def coding_weights(
+    priors: PriorArrays, evidence: EvidenceArrays
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sufficient statistics of the driver codings: weights per (cell, cutpoint).
+
+    A coding of category m in cell (j, t) contributes ``log sigmoid(c_m - kappa x) +
+    log sigmoid(kappa x - c_{m-1}) + const_m`` (one term only in the outer categories). Summing
+    the weights of the codings of a cell that use cutpoint k as their upper (lower) bound gives
+    ``upper[cell, k]`` (``lower[cell, k]``) over the cells of :func:`coding_cells`; the
+    likelihood then costs one log-sigmoid per cell and cutpoint, however many items share a
+    cell. ``const`` is the weighted sum of the constants.
+    """
+    cell_j, _, cell = coding_cells(evidence)
+    shape = (len(cell_j), len(priors.cutpoints))
+    upper, lower = np.zeros(shape), np.zeros(shape)
+    m = evidence.coding_category
+    w = np.asarray(evidence.coding_weight, dtype=float)
+    _, _, has_lower, has_upper, const = ordinal_bounds(m, priors.cutpoints)
+    up, lo = has_upper > 0, has_lower > 0
+    np.add.at(upper, (cell[up], m[up]), w[up])
+    np.add.at(lower, (cell[lo], m[lo] - 1), w[lo])
+    return upper, lower, np.asarray(float(np.sum(w * const)))
+
+
+def _data(priors: PriorArrays, evidence: EvidenceArrays | None, pins: np.ndarray) -> dict:
+    """Register the data containers of these inputs in the model being built."""
+    return {name: pm.Data(name, value) for name, value in data_values(priors, evidence).items()}
 
 
 def _innovations(priors: PriorArrays, slots: dict[str, tuple]) -> pt.TensorVariable:
@@ -236,32 +310,66 @@ def _innovations(priors: PriorArrays, slots: dict[str, tuple]) -> pt.TensorVaria
 
 
 def _pin(
-    walk, mu, sigma, indicator, pins, pin_j, pin_q, priors: PriorArrays, evidence: EvidenceArrays
+    walk,
+    mu,
+    sigma,
+    indicator,
+    pins,
+    pin_j,
+    pin_q,
+    priors: PriorArrays,
+    evidence: EvidenceArrays,
+    data: dict,
 ) -> pt.TensorVariable:
-    """Anchor the walk at the pinned observations; add their walk step and observation density."""
+    """Anchor the walk at the pinned observations; add their walk step and observation density.
+
+    An observation of weight w (1, or 0 when masked) enters the conditional with precision
+    ``w c^2 / sd^2`` and its density times w: at w = 0 the pin is a plain non-centred step.
+    """
     intercept, slope, noise = indicator
     resid = pm.Normal("indicator_resid", 0.0, 1.0, dims=PIN)
-    scale = drift_scale(priors)
-    x, logp = walk, pt.zeros(())
-    # Pins depend on the path before them, so they are set in time order (few: one per obs).
+    series = evidence.obs_series[pins]
+    a, c, sd = intercept[series], slope[series], noise[series]
+    y, w = data["obs_value"][pins], data["obs_weight"][pins]
+    step_sd = sigma[pin_j] * drift_scale(priors)[pin_j]
+    # Gaussian conditional of x[j, q] given the step into it and the observation:
+    # mean = gain * before + offset, sd = post_sd.
+    post_sd = 1.0 / pt.sqrt(1.0 / step_sd**2 + w * c**2 / sd**2)
+    gain = post_sd**2 / step_sd**2
+    offset = post_sd**2 * w * c * (y - a) / sd**2 + post_sd * resid
+    # The unpinned walk has a plain drift step into each pinned quarter, so walk[j, q] is the
+    # "before" of the pin when no earlier pin shifted the driver. Each pin shifts the rest of its
+    # driver's path by shift_k = anchor_k - walk[j, q]; a pin's "before" carries the shift of the
+    # latest earlier pin on its driver: a short linear recurrence, run in time order.
+    base = walk[pin_j, pin_q]
+    shifts: list = [None] * len(pins)
+    latest: dict[int, pt.TensorVariable] = {}
     for k in np.argsort(pin_q, kind="stable"):
-        j, q, s = int(pin_j[k]), int(pin_q[k]), int(evidence.obs_series[pins[k]])
-        a, c, sd, y = intercept[s], slope[s], noise[s], float(evidence.obs_value[pins[k]])
-        before = x[j, q - 1] + mu[j]
-        step_sd = sigma[j] * scale[j]
-        # Gaussian conditional of x[j, q] given the step into it and the observation.
-        post_sd = 1.0 / pt.sqrt(1.0 / step_sd**2 + c**2 / sd**2)
-        post_mean = post_sd**2 * (before / step_sd**2 + c * (y - a) / sd**2)
-        anchor = post_mean + post_sd * resid[k]
-        x = pt.inc_subtensor(x[j, q:], anchor - x[j, q])
-        z = (anchor - before) / sigma[j]
-        obs = -0.5 * ((y - a - c * anchor) / sd) ** 2 - pt.log(sd)
-        logp = logp + _unit_logp(z[None], priors.nu[[j]]) - pt.log(sigma[j]) + obs
-        # Change of variables z -> resid: + log post_sd; resid's own N(0, 1) density (its
-        # -0.5 log 2 pi stands in for the observation's) is taken back out.
-        logp = logp + pt.log(post_sd) + 0.5 * resid[k] ** 2
+        j = int(pin_j[k])
+        prev = latest.get(j)
+        before = base[k] if prev is None else base[k] + prev
+        shifts[k] = gain[k] * before + offset[k] - base[k]
+        latest[j] = shifts[k]
+    shift = pt.stack(shifts)
+    earlier = np.array([_previous_pin(pin_j, pin_q, k) for k in range(len(pins))])
+    prior_shift = pt.concatenate([pt.zeros(1), shift])[earlier + 1]
+    before = base + prior_shift
+    anchor = base + shift
+    x = walk + pt.concatenate([pt.zeros(1), shift])[_last_pin(priors, pin_j, pin_q)]
+    z = (anchor - before) / sigma[pin_j]
+    obs = w * (-0.5 * ((y - a - c * anchor) / sd) ** 2 - pt.log(sd))
+    logp = _unit_logp(z, priors.nu[pin_j]) - pt.sum(pt.log(sigma[pin_j])) + pt.sum(obs)
+    # Change of variables z -> resid: + log post_sd; resid's own N(0, 1) density (its
+    # -0.5 log 2 pi stands in for the observation's) is taken back out.
+    logp = logp + pt.sum(pt.log(post_sd)) + 0.5 * pt.sum(resid**2)
     pm.Potential("indicator_pins", logp)
     return x
+
+
+def _previous_pin(pin_j: np.ndarray, pin_q: np.ndarray, k: int) -> int:
+    """Index of the latest pin on pin k's driver before it, or -1."""
+    earlier = np.flatnonzero((pin_j == pin_j[k]) & (pin_q < pin_q[k]))
+    return int(earlier[np.argmax(pin_q[earlier])]) if len(earlier) else -1
 
 
 def _indicator_parameters(evidence: EvidenceArrays) -> tuple | None:
@@ -285,26 +393,29 @@ def _add_likelihood(
     x,
     log_p,
     indicator,
-    block: np.ndarray,
+    block,
     priors: PriorArrays,
     evidence: EvidenceArrays,
     pins: np.ndarray,
+    data: dict,
 ) -> None:
     """Add the tempered evidence terms as potentials (mirrors ``likelihood.pointwise_loglik``)."""
     if evidence.n_codings:
-        lower, upper, has_lower, has_upper, const = ordinal_bounds(
-            evidence.coding_category, priors.cutpoints
-        )
-        latent = priors.kappa * x[evidence.coding_driver, evidence.coding_quarter]
-        ll = has_upper * _log_sigmoid(upper - latent) + has_lower * _log_sigmoid(latent - lower)
-        pm.Potential("codings", pt.sum(evidence.coding_weight * (ll + const)))
+        # Sufficient statistics (coding_weights): log sigmoid(kappa x - c) is
+        # log sigmoid(c - kappa x) + kappa x - c, so one log-sigmoid per cell and cutpoint serves
+        # both bounds.
+        cell_j, cell_t, _ = coding_cells(evidence)
+        gap = priors.cutpoints - priors.kappa * x[cell_j, cell_t][:, None]  # (cell, cutpoint)
+        upper, lower = data["coding_upper_weight"], data["coding_lower_weight"]
+        ll = pt.sum((upper + lower) * _log_sigmoid(gap)) - pt.sum(lower * gap)
+        pm.Potential("codings", ll + data["coding_const"])
     rest = np.setdiff1d(np.arange(evidence.n_obs), pins)
     if len(rest):
         intercept, slope, noise = indicator
         s = evidence.obs_series[rest]
         level = x[evidence.series_driver[s], evidence.obs_quarter[rest]]
-        resid = (evidence.obs_value[rest] - intercept[s] - slope[s] * level) / noise[s]
+        resid = (data["obs_value"][rest] - intercept[s] - slope[s] * level) / noise[s]
         ll = -0.5 * resid**2 - pt.log(noise[s]) - 0.5 * np.log(2.0 * np.pi)
-        pm.Potential("indicators", pt.sum(ll))
+        pm.Potential("indicators", pt.sum(data["obs_weight"][rest] * ll))
     if evidence.n_rated:
         pm.Potential("ratings", pt.logsumexp(log_p + block))

@@ -38,7 +38,7 @@ def simulate_prior(priors: PriorArrays, n: int, seed: int = 0) -> dict[str, np.n
     alpha = priors.log_pi0 + eps - eps.mean(axis=1, keepdims=True)
     beta = rng.normal(priors.beta_mu, priors.beta_sigma, size=(n, n_scen, n_drivers))
     gamma = rng.normal(priors.inter_mu, priors.inter_sigma, size=(n, len(priors.inter_mu)))
-    log_p = log_p_from(x[:, :, -1], mu, sigma, alpha, beta, gamma, priors)
+    log_p = log_p_from(x[:, :, priors.as_of_position], mu, sigma, alpha, beta, gamma, priors)
     return {
         "x": x,
         "mu": mu,

@@ -41,6 +41,14 @@ class PriorArrays:
     rating_loglik: dict[str, float]
     nodes: np.ndarray  # (node, driver) fixed quasi-random standard-normal vectors
     interval_mass: float
+    #: Quarter index of ``as_of`` on the time grid; None = the last quarter. A backtest keeps the
+    #: project's full grid (one model shape for every quarter) and moves ``as_of`` back instead.
+    as_of_index: int | None = None
+
+    @property
+    def as_of_position(self) -> int:
+        """Index of the ``as_of`` quarter on the grid (the last one unless a backtest moved it)."""
+        return self.n_quarters - 1 if self.as_of_index is None else int(self.as_of_index)
 
     @property
     def n_quarters(self) -> int:

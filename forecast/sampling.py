@@ -8,14 +8,14 @@ Nothing is written except the compilation caches of JAX and PyTensor.
 from __future__ import annotations
 
 import contextlib
-import logging
+import dataclasses
 import os
 import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 #: JAX fixes its number of CPU devices when it is first imported, so the flag that lets numpyro run
 #: chains in parallel must be set before anything imports jax (pymc imports it lazily).
@@ -31,10 +31,18 @@ import pymc as pm  # noqa: E402
 import pytensor  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from forecast.dims import EVIDENCE, LOG_LIKELIHOOD_VAR  # noqa: E402
+from forecast.dims import (  # noqa: E402
+    DRIVER,
+    EVIDENCE,
+    INTERACTION,
+    LOG_LIKELIHOOD_VAR,
+    QUARTER,
+    SCENARIO,
+    SERIES,
+)
 from forecast.evidence import EvidenceArrays  # noqa: E402
 from forecast.likelihood import pointwise_loglik  # noqa: E402
-from forecast.model import build_model, has_evidence  # noqa: E402
+from forecast.model import build_model, data_values, has_evidence  # noqa: E402
 from forecast.priors import PriorArrays  # noqa: E402
 
 Backend = Literal["numpyro", "pymc", "nutpie"]
@@ -42,6 +50,9 @@ BACKENDS: tuple[str, ...] = ("numpyro", "pymc", "nutpie")
 
 #: Draws that feed the log-likelihood: the posterior variables pointwise_loglik reads.
 _LOGLIK_VARS = ("x", "log_p", "indicator_intercept", "indicator_slope", "indicator_noise")
+
+#: NUTS tree depth limit (numpyro's and PyMC's default).
+_MAX_TREE_DEPTH = 10
 
 
 def cache_dir() -> Path:
@@ -80,34 +91,95 @@ with quiet_compiler():
     _ = pytensor.config.blas__ldflags
 
 
+#: Compiled samplers of this process by model structure and settings (see structure_key).
+_COMPILED: dict[str, Any] = {}
+
+#: Evidence fields that are data values of the model, not its structure.
+_EVIDENCE_DATA_FIELDS = (
+    "coding_category",
+    "coding_weight",
+    "rating_loglik",
+    "rating_weight",
+    "rating_items",
+    "obs_value",
+    "obs_weight",
+    "coding_labels",
+    "coding_items",
+    "obs_labels",
+)
+
+
+def _structure(priors: PriorArrays, evidence: EvidenceArrays | None) -> list:
+    """What shapes the model's graph: everything but the data containers' values."""
+    p = {f.name: getattr(priors, f.name) for f in dataclasses.fields(priors)}
+    p.pop("h"), p.pop("as_of_index")
+    if evidence is None:
+        return [p, None]
+    e = {
+        f.name: getattr(evidence, f.name)
+        for f in dataclasses.fields(evidence)
+        if f.name not in _EVIDENCE_DATA_FIELDS
+    }
+    e["n_codings"], e["n_rated"] = evidence.n_codings, bool(evidence.n_rated)
+    return [p, e]
+
+
 def _sample_numpyro(
-    model: pm.Model,
+    priors: PriorArrays,
+    evidence: EvidenceArrays | None,
     draws: int,
     tune: int,
     chains: int,
     target_accept: float,
     seed: int,
     progressbar: bool,
-) -> az.InferenceData:
+) -> tuple[xr.Dataset, xr.Dataset]:
     _configure_jax()
-    import jax
-    from pymc.sampling.jax import sample_numpyro_nuts
+    from forecast import jax_nuts
 
-    # pmap needs one device per chain; without enough devices numpyro would warn and run the
-    # chains one after another, so fall back to running them vectorised on one device instead.
-    method = "parallel" if jax.local_device_count() >= chains else "vectorized"
-    return sample_numpyro_nuts(
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        target_accept=target_accept,
-        random_seed=seed,
-        model=model,
-        progressbar=progressbar,
-        chain_method=method,
-        idata_kwargs={"log_likelihood": False},
-        compute_convergence_checks=False,
+    key = jax_nuts.structure_key(
+        _structure(priors, evidence), tune, chains, target_accept, _MAX_TREE_DEPTH
     )
+    if key not in _COMPILED:
+        model = build_model(priors, evidence)
+        with quiet_compiler():
+            jm = jax_nuts.JaxModel.from_model(model)
+        _COMPILED[key] = jax_nuts.CompiledNuts(
+            jm,
+            tune=tune,
+            chains=chains,
+            target_accept=target_accept,
+            max_tree_depth=_MAX_TREE_DEPTH,
+        )
+    nuts = _COMPILED[key]
+    init = jax_nuts.initial_values(nuts.jm, chains, seed)
+    data = data_values(priors, evidence)
+    with _progress(progressbar, "Sampling") as on_progress:
+        outputs, stats = nuts.run(data, init, seed, draws, on_progress=on_progress)
+    return jax_nuts.to_datasets(nuts.jm, outputs, stats)
+
+
+@contextlib.contextmanager
+def _progress(show: bool, label: str) -> Iterator[Any]:
+    """A rich progress bar fed by (done, total) calls, or None when not shown."""
+    if not show:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 def _sample_pymc(
@@ -165,23 +237,76 @@ def _sample_nutpie(
     return az.InferenceData(posterior=idata.posterior, sample_stats=idata.sample_stats)
 
 
-_SAMPLERS = {"numpyro": _sample_numpyro, "pymc": _sample_pymc, "nutpie": _sample_nutpie}
+_SAMPLERS = {"pymc": _sample_pymc, "nutpie": _sample_nutpie}
+
+
+def _up_to_as_of(ds: xr.Dataset, priors: PriorArrays) -> xr.Dataset:
+    """Drop the quarters after ``as_of`` (a backtest's grid runs on to the project's as_of)."""
+    last = priors.as_of_position
+    if QUARTER not in ds.dims or last == priors.n_quarters - 1:
+        return ds
+    return ds.isel({QUARTER: slice(0, last + 1)})
 
 
 def sample_prior(
     priors: PriorArrays, evidence: EvidenceArrays | None, draws: int, seed: int
 ) -> xr.Dataset:
-    """Forward-sample the prior model; same variables as the posterior, and q = p."""
-    model = build_model(priors, evidence, likelihood=False)
-    # PyMC logs the sampled variable names at INFO; a CLI run should not print them.
-    logger = logging.getLogger("pymc")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        with quiet_compiler():
-            return pm.sample_prior_predictive(draws=draws, model=model, random_seed=seed).prior
-    finally:
-        logger.setLevel(level)
+    """Forward-sample the prior model in numpy: the posterior's variables, with q = p.
+
+    The same draws as the PyMC model's prior (MODEL.md §6.1 compares the two), without
+    compiling a forward sampler at every run.
+    """
+    from forecast.likelihood import eta_from, log_softmax
+    from forecast.prior_forecast import simulate_prior
+
+    sim = simulate_prior(priors, draws, seed=seed)
+    x, mu = sim["x"], sim["mu"]
+    gamma = sim["gamma"] if len(priors.inter_scenario) else None
+    now = np.moveaxis(x, -1, -2)  # (draw, quarter, driver)
+    variables: dict[str, tuple] = {
+        "x": ((DRIVER, QUARTER), x),
+        "x_H": ((DRIVER,), x[:, :, priors.as_of_position] + mu * priors.h),
+        "mu": ((DRIVER,), mu),
+        "sigma": ((DRIVER,), sim["sigma"]),
+        "alpha": ((SCENARIO,), sim["alpha"]),
+        "beta": ((SCENARIO, DRIVER), sim["beta"]),
+        "log_p": ((SCENARIO,), sim["log_p"]),
+        "p": ((SCENARIO,), sim["p"]),
+        "q": ((SCENARIO,), sim["p"]),
+        "p_now": (
+            (QUARTER, SCENARIO),
+            np.exp(log_softmax(eta_from(now, sim["alpha"], sim["beta"], gamma, priors))),
+        ),
+    }
+    if gamma is not None:
+        variables["gamma"] = ((INTERACTION,), gamma)
+    if evidence is not None and evidence.n_obs:
+        rng = np.random.default_rng([seed, 2])
+        n_series = (draws, len(evidence.series))
+        variables["indicator_intercept"] = (
+            (SERIES,),
+            evidence.intercept_mu + evidence.intercept_sigma * rng.standard_normal(n_series),
+        )
+        for name, log_mu, log_sd in (
+            ("indicator_slope", evidence.slope_log_mu, evidence.slope_log_sd),
+            ("indicator_noise", evidence.noise_log_mu, evidence.noise_log_sd),
+        ):
+            variables[name] = ((SERIES,), np.exp(log_mu + log_sd * rng.standard_normal(n_series)))
+    coords = {
+        "chain": [0],
+        "draw": np.arange(draws),
+        SCENARIO: list(priors.scenarios),
+        DRIVER: list(priors.drivers),
+        QUARTER: list(priors.quarters),
+        INTERACTION: priors.interaction_labels,
+    }
+    if evidence is not None and evidence.n_obs:
+        coords[SERIES] = list(evidence.series)
+    data = {
+        name: (("chain", "draw", *dims), value[None]) for name, (dims, value) in variables.items()
+    }
+    used = {d for dims, _ in variables.values() for d in dims} | {"chain", "draw"}
+    return xr.Dataset(data, coords={k: v for k, v in coords.items() if k in used})
 
 
 def log_likelihood(
@@ -252,20 +377,27 @@ def sample(
         ``sample_stats``. ``posterior.attrs`` records the backend, settings, seed, versions and
         the sampling wall time.
     """
-    if backend not in _SAMPLERS:
+    if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    model = build_model(priors, evidence if has_evidence(evidence) else None)
+    use = evidence if has_evidence(evidence) else None
     start = time.perf_counter()
-    idata = _SAMPLERS[backend](model, draws, tune, chains, target_accept, seed, progressbar)
+    if backend == "numpyro":
+        posterior, stats = _sample_numpyro(
+            priors, use, draws, tune, chains, target_accept, seed, progressbar
+        )
+    else:
+        model = build_model(priors, use)
+        fit = _SAMPLERS[backend](model, draws, tune, chains, target_accept, seed, progressbar)
+        posterior, stats = fit.posterior, fit.sample_stats
     elapsed = time.perf_counter() - start
-    posterior = idata.posterior
     groups = {
-        "posterior": posterior,
-        "sample_stats": idata.sample_stats,
+        "posterior": _up_to_as_of(posterior, priors),
+        "sample_stats": stats,
         "log_likelihood": log_likelihood(posterior, priors, evidence),
     }
+    posterior = groups["posterior"]
     if prior_draws:
-        groups["prior"] = sample_prior(priors, evidence, prior_draws, seed)
+        groups["prior"] = _up_to_as_of(sample_prior(priors, evidence, prior_draws, seed), priors)
     out = az.InferenceData(**groups)
     settings: dict[str, str | int | float] = {
         "backend": backend,
