@@ -453,12 +453,31 @@ def plot_ecdf_difference(cal: Calibration):
                 continue
             i = idx[c]
             ecdf = (cal.pit[:, i][None, :] <= grid[:, None]).mean(axis=1)
-            ax.fill_between(grid, lo - grid, hi - grid, color="#c9d6e3", step="mid", lw=0)
-            ax.fill_between(grid, lo95 - grid, hi95 - grid, color="#8fb0cf", step="mid", lw=0)
+            first = r == 0 and c == 0
+            ax.fill_between(
+                grid,
+                lo - grid,
+                hi - grid,
+                color="#c9d6e3",
+                step="mid",
+                lw=0,
+                label=f"family-wise {BAND_PROB:.0%} band" if first else None,
+            )
+            ax.fill_between(
+                grid,
+                lo95 - grid,
+                hi95 - grid,
+                color="#8fb0cf",
+                step="mid",
+                lw=0,
+                label="95% band" if first else None,
+            )
             color = "#1f5a96" if cal.passed_each[i] else "#c0392b"
             ax.step(grid, ecdf - grid, where="mid", color=color, lw=1.2)
             ax.axhline(0, color="#5d6d7e", lw=0.6)
             ax.set_title(cal.names[i], fontsize=8)
+            if first:
+                ax.legend(fontsize=6, loc="lower left", frameon=False)
             ax.tick_params(labelsize=7)
     fig.suptitle(
         f"SBC: ECDF − uniform of the ranks, {n} simulations ({'pass' if cal.passed else 'FAIL'})",
