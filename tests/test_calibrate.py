@@ -112,10 +112,12 @@ def prior_nuts(monkeypatch: pytest.MonkeyPatch):
 
     import forecast.sampling
 
-    state = {"shift": 0.0, "fits": 0}
+    state = {"shift": 0.0, "fits": 0, "fail_at": None}
 
     def sample(priors, evidence, *, draws, chains, seed, **kwargs):
         state["fits"] += 1
+        if state["fits"] == state["fail_at"]:
+            raise RuntimeError("worker lost")
         sim = simulate_prior(priors, draws * chains, seed=seed)
         sim["mu"] = sim["mu"] + state["shift"] * priors.trend_sigma
         post = {k: sim[k].reshape(chains, draws, *sim[k].shape[1:]) for k in ("x", "mu", "sigma")}
@@ -190,6 +192,21 @@ def test_cli_resume_runs_only_the_missing_sims(project: Path, prior_nuts, tmp_pa
     other = CliRunner().invoke(main, [*args, "--sims", "20", "--resume", "--seed", "9"])
     assert other.exit_code == 1
     assert "other settings" in other.output
+
+
+def test_cli_failed_simulation_keeps_the_others(project: Path, prior_nuts, tmp_path: Path) -> None:
+    out = tmp_path / "sbc"
+    args = ["calibrate", "--project", str(project), "--out", str(out), "--sims", "10", *FAST]
+    prior_nuts["fail_at"] = 4
+    failed = CliRunner().invoke(main, args)
+    assert failed.exit_code == 1
+    assert "RuntimeError: worker lost" in failed.output
+    assert "9 finished simulations" in failed.output and "--resume" in failed.output
+    assert len((out / "sims.jsonl").read_text().splitlines()) == 10
+    prior_nuts["fits"], prior_nuts["fail_at"] = 0, None
+    resumed = CliRunner().invoke(main, [*args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert prior_nuts["fits"] == 1
 
 
 @pytest.mark.sampling

@@ -22,6 +22,7 @@ from forecast.cli.options import (
     project_option,
 )
 from forecast.cli.render import console
+from forecast.errors import ForecastError
 from forecast.io.project import load_project
 
 #: Files written to --out.
@@ -166,19 +167,32 @@ def calibrate(
     log = out_dir / "sims.jsonl"
     header = {"seed": seed, "settings": dataclasses.asdict(settings)}
     done = _finished(log, header) if resume else []
-    with _progress(sims, log, header, done, bar=tty and not as_json, lines=not tty) as on_result:
-        cal = run_calibration(
-            priors,
-            evidence_arrays(spec),
-            n_sims=sims,
-            seed=seed,
-            settings=settings,
-            executor=executor,
-            workers=workers,
-            scheduler=scheduler,
-            on_result=on_result,
-            done=done,
-        )
+    try:
+        with _progress(
+            sims, log, header, done, bar=tty and not as_json, lines=not tty
+        ) as on_result:
+            cal = run_calibration(
+                priors,
+                evidence_arrays(spec),
+                n_sims=sims,
+                seed=seed,
+                settings=settings,
+                executor=executor,
+                workers=workers,
+                scheduler=scheduler,
+                on_result=on_result,
+                done=done,
+            )
+    except ForecastError:
+        raise
+    except Exception as exc:
+        # A worker died or a fit failed: the finished simulations are in sims.jsonl.
+        finished = len(log.read_text(encoding="utf-8").splitlines()) - 1 if log.exists() else 0
+        notes = " ".join(getattr(exc, "__notes__", []))
+        raise ForecastClickError(
+            f"a simulation failed ({type(exc).__name__}: {exc} {notes}); {finished} finished "
+            f"simulations are kept in {log}: run the command again with --resume"
+        ) from None
     command = "forecast " + shlex.join(sys.argv[1:]) if sys.argv[1:] else ""
     _write(out_dir, cal, command)
     if as_json:
