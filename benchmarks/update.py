@@ -187,7 +187,7 @@ def summarise(records: list[dict]) -> str:
             gate = f"killed at the timeout {killed}/{len(rs)}"
         lines.append(
             f"| {case} | {sampler} | {len(rs)} | {med(walls):.2f}{rng} | "
-            f"{fmt(med(r.get('cpu_s') for r in rs), 0)} | "
+            f"{fmt(med(r.get('cpu_s') for r in rs), 1)} | "
             f"{fmt(med(r.get('ess_bulk_p_min') for r in rs), 0)} | "
             f"{fmt(med(r.get('ess_per_s') for r in rs))} | "
             f"{fmt(med(r.get('peak_rss_mb') for r in rs), 0)} | "
