@@ -17,6 +17,8 @@ from forecast.io.schema import GateSettings
 ESS_VARS = ("q", "p", "x_H", "x", "mu", "sigma")
 #: Deterministics checked by R-hat besides every free variable (the rest are functions of these).
 RHAT_DETERMINISTICS = ("q", "p", "x_H", "x", "mu", "alpha", "beta", "gamma")
+#: Deterministics of the model that R-hat does not check one by one (functions of the above).
+OTHER_DETERMINISTICS = ("log_p", "p_now", "indicator_intercept")
 #: Gate thresholds when no settings are given (the shipped priors/sampling.yaml values).
 DEFAULT_GATE = {
     "rhat_max": 1.01,
@@ -186,7 +188,8 @@ def check_gate(
     """
     limits = thresholds(gate)
     post = idata.posterior
-    free = [v for v in post.data_vars if v not in RHAT_DETERMINISTICS and v not in ESS_VARS]
+    derived = {*RHAT_DETERMINISTICS, *ESS_VARS, *OTHER_DETERMINISTICS}
+    free = [v for v in post.data_vars if v not in derived]
     rhat_vars = [v for v in (*free, *RHAT_DETERMINISTICS, "sigma") if v in post]
     rhat, rhat_at = _worst(post[rhat_vars].map(rank_rhat_array), "max")
     gated = _gated(post)

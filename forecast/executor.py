@@ -152,8 +152,15 @@ def _run_processes(
                 done.failed(futures[future], exc)
             else:
                 done.finished(futures[future], future.result())
+    except KeyboardInterrupt:
+        # Interrupted: stop the fits in flight too (their results would be lost anyway) rather
+        # than wait minutes for them; finished results were already handed to on_result.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     except BaseException:
-        # on_result failed or the user interrupted: do not start what is still queued.
+        # on_result failed: do not start what is still queued.
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

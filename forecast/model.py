@@ -8,7 +8,8 @@ Parameterisation (non-centred throughout, so the sampler sees unit-scale variabl
   drivers) or ``z_student`` (Student-t drivers);
 - ``alpha = log pi0 + eps``, ``eps ~ ZeroSumNormal(offset_scale)``; ``beta = b + s_b * beta_z``;
   ``gamma = g + s_g * gamma_z`` for the optional interactions;
-- indicator series: ``a = a0 + sa * indicator_intercept_z``, slope and noise LogNormal.
+- indicator series: slope and noise LogNormal; the level at the driver's first quarter,
+  ``a + c x[j, 0]``, is sampled centred and ``a`` derived from it (``_indicator_parameters``).
 
 The likelihood enters as three ``pm.Potential`` terms (``codings``, ``indicators``, ``ratings``),
 each the sum of the matching entries of :func:`forecast.likelihood.pointwise_loglik`; the tests
@@ -169,12 +170,12 @@ def build_model(
         coords[INNOVATION_STUDENT] = slots["student"][2]
     with pm.Model(coords=coords) as model:
         data = _data(priors, use if likelihood else None, pins)
-        indicator = _indicator_parameters(use) if use is not None else None
         x0_z = pm.Normal("x0_z", 0.0, 1.0, dims=DRIVER)
         mu_z = pm.Normal("mu_z", 0.0, 1.0, dims=DRIVER)
         sigma = pm.HalfNormal("sigma", sigma=priors.vol_sigma, dims=DRIVER)
         mu = pm.Deterministic("mu", priors.trend_mu + priors.trend_sigma * mu_z, dims=DRIVER)
         x0 = priors.init_mu + priors.init_sigma * x0_z
+        indicator = _indicator_parameters(use, x0) if use is not None else None
         walk = x0[:, None]
         if slots is not None:
             steps = mu[:, None] + sigma[:, None] * _innovations(priors, slots)
@@ -372,20 +373,29 @@ def _previous_pin(pin_j: np.ndarray, pin_q: np.ndarray, k: int) -> int:
     return int(earlier[np.argmax(pin_q[earlier])]) if len(earlier) else -1
 
 
-def _indicator_parameters(evidence: EvidenceArrays) -> tuple | None:
-    """Intercept, slope and noise of each indicator series (None without observations)."""
+def _indicator_parameters(evidence: EvidenceArrays, x0: pt.TensorVariable) -> tuple | None:
+    """Intercept, slope and noise of each indicator series (None without observations).
+
+    Only ``a + c x`` is identified by a few observations, which makes a curved ridge between the
+    intercept, the slope and the driver's level. So the model samples, centred, the series'
+    expected value at the driver's first-quarter level, ``level = a + c x[j, 0]`` (its prior
+    given c and x[j, 0] is Normal(a0 + c x[j, 0], sa)), and derives ``a = level - c x[j, 0]``:
+    the same prior (the map from a to level is a shift, Jacobian 1), but the observations pin
+    ``level`` directly, whatever the slope.
+    """
     if not evidence.n_obs:
         return None
-    a_z = pm.Normal("indicator_intercept_z", 0.0, 1.0, dims=SERIES)
-    intercept = pm.Deterministic(
-        "indicator_intercept", evidence.intercept_mu + evidence.intercept_sigma * a_z, dims=SERIES
-    )
     slope = pm.LogNormal(
         "indicator_slope", mu=evidence.slope_log_mu, sigma=evidence.slope_log_sd, dims=SERIES
     )
     noise = pm.LogNormal(
         "indicator_noise", mu=evidence.noise_log_mu, sigma=evidence.noise_log_sd, dims=SERIES
     )
+    start = slope * x0[evidence.series_driver]
+    level = pm.Normal(
+        "indicator_level", evidence.intercept_mu + start, evidence.intercept_sigma, dims=SERIES
+    )
+    intercept = pm.Deterministic("indicator_intercept", level - start, dims=SERIES)
     return intercept, slope, noise
 
 

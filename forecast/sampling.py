@@ -51,6 +51,9 @@ BACKENDS: tuple[str, ...] = ("numpyro", "pymc", "nutpie")
 #: Draws that feed the log-likelihood: the posterior variables pointwise_loglik reads.
 _LOGLIK_VARS = ("x", "log_p", "indicator_intercept", "indicator_slope", "indicator_noise")
 
+#: Entries (draws x terms) of the pointwise log-likelihood computed at once.
+_LOGLIK_BLOCK = 2_000_000
+
 #: NUTS tree depth limit (numpyro's and PyMC's default).
 _MAX_TREE_DEPTH = 10
 
@@ -316,8 +319,15 @@ def log_likelihood(
     labels = evidence.log_likelihood_labels if evidence is not None else []
     shape = (posterior.sizes["chain"], posterior.sizes["draw"])
     if labels:
+        # One block of draws at a time: the temporaries of a block stay small when there are
+        # tens of thousands of codings (the result itself is chains x draws x terms).
+        values = np.empty((*shape, len(labels)))
         draws = {v: posterior[v].values for v in _LOGLIK_VARS if v in posterior}
-        values = pointwise_loglik(draws, priors, evidence)
+        step = max(1, _LOGLIK_BLOCK // max(len(labels), 1))
+        for c in range(shape[0]):
+            for start in range(0, shape[1], step):
+                block = {k: v[c, start : start + step] for k, v in draws.items()}
+                values[c, start : start + step] = pointwise_loglik(block, priors, evidence)
     else:
         values = np.zeros((*shape, 0))
     da = xr.DataArray(
