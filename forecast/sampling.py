@@ -34,6 +34,8 @@ import xarray as xr  # noqa: E402
 from forecast.dims import (  # noqa: E402
     DRIVER,
     EVIDENCE,
+    INNOVATION_NORMAL,
+    INNOVATION_STUDENT,
     INTERACTION,
     LOG_LIKELIHOOD_VAR,
     QUARTER,
@@ -244,11 +246,23 @@ _SAMPLERS = {"pymc": _sample_pymc, "nutpie": _sample_nutpie}
 
 
 def _up_to_as_of(ds: xr.Dataset, priors: PriorArrays) -> xr.Dataset:
-    """Drop the quarters after ``as_of`` (a backtest's grid runs on to the project's as_of)."""
+    """Drop the quarters after ``as_of`` (a backtest's grid runs on to the project's as_of).
+
+    The path and the innovations after ``as_of`` are draws from the prior that nothing of the
+    as-of forecast depends on; only the as-of model's variables are kept (and gated).
+    """
     last = priors.as_of_position
-    if QUARTER not in ds.dims or last == priors.n_quarters - 1:
+    if last == priors.n_quarters - 1:
         return ds
-    return ds.isel({QUARTER: slice(0, last + 1)})
+    if QUARTER in ds.dims:
+        ds = ds.isel({QUARTER: slice(0, last + 1)})
+    known = set(priors.quarters[: last + 1])
+    for dim in (INNOVATION_NORMAL, INNOVATION_STUDENT):
+        if dim in ds.dims:
+            labels = [str(v) for v in ds[dim].values]
+            keep = [i for i, label in enumerate(labels) if label.rsplit(":", 1)[-1] in known]
+            ds = ds.isel({dim: keep})
+    return ds
 
 
 def sample_prior(

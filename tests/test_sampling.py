@@ -159,3 +159,35 @@ def test_gate_thresholds_from_settings_and_mapping() -> None:
     assert thresholds({"ess_bulk_min": 50})["ess_bulk_min"] == 50
     with pytest.raises(ValueError, match="unknown gate setting"):
         thresholds({"ess_min": 1})
+
+
+@pytest.mark.sampling
+def test_as_of_fit_keeps_only_the_as_of_model(project):
+    """A fit with as_of moved back (a backtest's) reports and gates only quarters up to as_of,
+    and a masked item (weight 0) changes nothing in the compiled shape: the same program runs."""
+    import dataclasses
+
+    from forecast import sampling
+    from forecast.dims import INNOVATION_NORMAL, QUARTER
+
+    priors, evidence = project
+    earlier = dataclasses.replace(priors, as_of_index=3, h=priors.h + 2)
+    masked = dataclasses.replace(
+        evidence,
+        coding_weight=np.where(evidence.coding_quarter > 3, 0.0, evidence.coding_weight),
+        obs_weight=(evidence.obs_quarter <= 3).astype(float),
+    )
+    before = len(sampling._COMPILED)
+    full = sampling.sample(priors, evidence, seed=3, **{**TINY, "prior_draws": 20})
+    idata = sampling.sample(earlier, masked, seed=3, **{**TINY, "prior_draws": 20})
+    assert len(sampling._COMPILED) <= before + 1  # one program for both fits
+    assert list(idata.posterior[QUARTER].values) == priors.quarters[:4]
+    assert list(idata.prior[QUARTER].values) == priors.quarters[:4]
+    kept = {str(v).rsplit(":", 1)[1] for v in idata.posterior[INNOVATION_NORMAL].values}
+    assert kept <= set(priors.quarters[:4])
+    assert idata.log_likelihood.sizes[EVIDENCE] == full.log_likelihood.sizes[EVIDENCE]
+    # Masked codings contribute exactly 0 to the pointwise log-likelihood.
+    later = [
+        i for i, q in enumerate(evidence.coding_quarter) if q > 3 and evidence.coding_weight[i] > 0
+    ]
+    assert later and np.all(idata.log_likelihood[LOGLIK_VAR].values[..., later] == 0.0)
