@@ -223,7 +223,14 @@ def plot_history(rows: list[dict], scenarios: list[str] | None = None) -> Figure
             labelled.add(s)
     ax.plot([], [], "k-", marker="o", label="published")
     ax.plot([], [], "k--", marker="o", mfc="white", label="backtest")
-    ax.set_xticks(range(len(quarters)), quarters, rotation=45 if len(quarters) > 8 else 0)
+    if len(quarters) > 12:
+        # A long history (a backtest): label each year once, at its first quarter shown.
+        years = [str(q)[:4] for q in quarters]
+        ticks = [i for i, y in enumerate(years) if i == 0 or y != years[i - 1]]
+        ax.set_xticks(ticks, [str(quarters[i])[:4] for i in ticks])
+        ax.set_xticks(range(len(quarters)), minor=True)
+    else:
+        ax.set_xticks(range(len(quarters)), quarters, rotation=45 if len(quarters) > 8 else 0)
     ax.set_xlim(-0.5, len(quarters) - 0.5)
     ax.set_ylim(0, 1)
     ax.set_ylabel("probability at the horizon")

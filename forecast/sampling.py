@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -96,8 +97,10 @@ with quiet_compiler():
     _ = pytensor.config.blas__ldflags
 
 
-#: Compiled samplers of this process by model structure and settings (see structure_key).
-_COMPILED: dict[str, Any] = {}
+#: Compiled samplers of this process by model structure and settings (see structure_key), the
+#: most recently used last; at most _COMPILED_MAX are kept (each holds XLA executables).
+_COMPILED: OrderedDict[str, Any] = OrderedDict()
+_COMPILED_MAX = 4
 
 #: Evidence fields that are data values of the model, not its structure.
 _EVIDENCE_DATA_FIELDS = (
@@ -156,6 +159,9 @@ def _sample_numpyro(
             target_accept=target_accept,
             max_tree_depth=_MAX_TREE_DEPTH,
         )
+    _COMPILED.move_to_end(key)
+    while len(_COMPILED) > _COMPILED_MAX:
+        _COMPILED.popitem(last=False)
     nuts = _COMPILED[key]
     init = jax_nuts.initial_values(nuts.jm, chains, seed)
     data = data_values(priors, evidence)
