@@ -90,9 +90,10 @@ CAPTIONS = {
         "E[q] per scenario (dot), its {mass} interval (bar) and the density of the draws.",
     ),
     "history": (
-        "Published forecasts over time",
-        "Each published report's E[q] with its interval; solid: published, dashed with hollow "
-        "markers: backtests. The last point is this report.",
+        "Forecasts over time",
+        "E[q] with its interval, quarter by quarter; solid: forecasts published at the time, "
+        "dashed with hollow markers: backtests (the forecast refitted with only the evidence "
+        "known then, `forecast backtest`). The last point is this report.",
     ),
     "drivers": (
         "Driver trajectories",
