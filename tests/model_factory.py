@@ -206,12 +206,22 @@ def reference_loglik(
 
 
 def simulate_codings(
-    priors: PriorArrays, x: np.ndarray, rng: np.random.Generator, n_codings: int
+    priors: PriorArrays,
+    x: np.ndarray,
+    rng: np.random.Generator,
+    n_codings: int,
+    cells: list[tuple[int, int]] | None = None,
 ) -> list[tuple[int, int, int, float]]:
-    """Draw weight-1 ordinal codings of one latent path ``x`` (driver, quarter)."""
+    """Draw weight-1 ordinal codings of one latent path ``x`` (driver, quarter).
+
+    ``cells`` fixes the (driver, quarter) of each coding (then ``n_codings`` is ignored), so that
+    simulated evidence sets share one model shape; otherwise they are drawn too.
+    """
     out = []
-    for _ in range(n_codings):
-        d, t = int(rng.integers(x.shape[0])), int(rng.integers(x.shape[1]))
+    positions = cells or [
+        (int(rng.integers(x.shape[0])), int(rng.integers(x.shape[1]))) for _ in range(n_codings)
+    ]
+    for d, t in positions:
         latent = priors.kappa * x[d, t] + rng.logistic()
         out.append((d, t, int(np.searchsorted(priors.cutpoints, latent)) - 2, 1.0))
     return out
