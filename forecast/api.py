@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
     from forecast.io.schema import EvidenceItem
+    from forecast.sampling import FitGroups
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,10 @@ class ForecastRun:
 
     Attributes
     ----------
-    idata
-        The ArviZ InferenceData (posterior, prior, log_likelihood, sample_stats).
+    fit
+        The fit's groups (posterior, prior, log_likelihood, sample_stats): an ArviZ
+        InferenceData, or a :class:`forecast.sampling.FitGroups` until :attr:`idata` is first
+        read (so a command that only saves and prints never imports ArviZ).
     summary_data
         The forecast as in ``forecast update --json`` (scenarios, drivers, diagnostics).
     manifest
@@ -89,21 +92,28 @@ class ForecastRun:
         The run folder, when the run was saved.
     """
 
-    idata: az.InferenceData
+    fit: az.InferenceData | FitGroups
     summary_data: dict[str, Any]
     manifest: dict[str, Any]
     path: Path | None = None
     _spec: ProjectSpec | None = field(default=None, repr=False)
 
     @property
+    def idata(self) -> az.InferenceData:
+        """The ArviZ InferenceData (posterior, prior, log_likelihood, sample_stats)."""
+        if not hasattr(self.fit, "to_netcdf"):
+            self.fit = self.fit.to_inference_data()
+        return self.fit
+
+    @property
     def probabilities(self) -> xr.DataArray:
         """Draws of q(scenario): the forecast, P(scenario at the horizon | evidence)."""
-        return self.idata.posterior["q"]
+        return self.fit.posterior["q"]
 
     @property
     def drivers(self) -> xr.DataArray:
         """Draws of x(driver, quarter): the drivers' trajectories from the start to as_of."""
-        return self.idata.posterior["x"]
+        return self.fit.posterior["x"]
 
     @property
     def passed(self) -> bool:
@@ -127,7 +137,7 @@ class ForecastRun:
         """Scenario probabilities: mean, interval, MCSE and supported digits per scenario."""
         from forecast.results import scenario_frame
 
-        return scenario_frame(self.idata.posterior, self.interval_mass)
+        return scenario_frame(self.fit.posterior, self.interval_mass)
 
     def to_json(self) -> dict[str, Any]:
         """The run as printed by ``forecast update --json``."""
@@ -163,7 +173,7 @@ class ForecastRun:
         """The posterior draws as plain arrays (``forecast.influence.Draws``), from the idata."""
         from forecast.influence import Draws
 
-        return Draws.from_posterior(self.idata.posterior)
+        return Draws.from_posterior(self.fit.posterior)
 
     def preview(self, item_fields: dict[str, Any], *, refit: bool = True, **settings: Any):
         """How a new item would move the forecast: a :class:`forecast.preview.Preview`.
@@ -301,13 +311,13 @@ class Project:
         from forecast.evidence import evidence_arrays
         from forecast.priors import prior_arrays
         from forecast.results import forecast_summary
-        from forecast.sampling import sample
+        from forecast.sampling import sample_groups
 
         gate_overrides = settings.pop("gate", None) or {}
         sampler = SamplerSettings.from_spec(self.spec, **settings)
         priors = prior_arrays(self.spec)
         evidence = evidence_arrays(self.spec)
-        idata = sample(
+        fit = sample_groups(
             priors,
             evidence,
             draws=sampler.draws,
@@ -320,12 +330,12 @@ class Project:
         )
         stage("checking diagnostics")
         thresholds = {**gate_thresholds(self.spec), **gate_overrides}
-        gate = check_gate(idata, thresholds)
+        gate = check_gate(fit, thresholds)
         mass = priors.interval_mass
         summary = {
             "as_of": str(self.spec.as_of),
             "horizon": str(self.spec.horizon),
-            **forecast_summary(idata.posterior, mass),
+            **forecast_summary(fit.posterior, mass),
             "diagnostics": gate_summary(gate.as_dict()),
         }
         manifest = {
@@ -347,7 +357,7 @@ class Project:
                 "indicator_obs": evidence.n_obs,
             },
         }
-        return ForecastRun(idata, summary, manifest, None, self.spec)
+        return ForecastRun(fit, summary, manifest, None, self.spec)
 
     def update(
         self,
@@ -388,7 +398,7 @@ class Project:
                 on_stage("saving the run")
             saved = save_run(
                 self.root,
-                run.idata,
+                run.fit,
                 run.manifest,
                 run.summary_data,
                 ratings_block=run.ratings_block,

@@ -18,7 +18,7 @@ Executors
     ``as_completed``. Dask is imported only here.
 
 Worker processes compile the model once and keep it for their later tasks; across processes and
-runs they share the JAX persistent cache in :func:`forecast.sampling.cache_dir`
+runs they share the JAX persistent cache in :func:`forecast.cache.cache_dir`
 (``$FORECAST_CACHE_DIR``). Local workers inherit this process's environment, so
 ``FORECAST_CACHE_DIR``, ``PYTENSOR_FLAGS`` and ``FORECAST_TODAY`` reach them; workers of a remote
 cluster must be started with those variables set (see docs/formats.md, "Backtests").

@@ -3,39 +3,48 @@
 The model is written once, in PyMC (:mod:`forecast.model`). PyTensor translates its log density
 and its deterministics to JAX; numpyro's NUTS kernel (``numpyro.infer.hmc.hmc``) samples it. Unlike
 ``pymc.sampling.jax.sample_numpyro_nuts``, which bakes the data into the program as constants,
-the model's data containers (:data:`forecast.model.DATA_NAMES`) stay arguments of the compiled
-program. So fits that differ only in data values — the quarters of a backtest, the evidence sets of
-a calibration — trace and compile once per process, and JAX's persistent cache serves the
-compiled code to the next process.
+the model's data containers (:data:`forecast.model_data.DATA_NAMES`) stay arguments of the
+compiled programs. So fits that differ only in data values — the quarters of a backtest, the
+evidence sets of a calibration — share one set of programs.
 
-The chains run in chunks of :data:`CHUNK` iterations so that a progress bar can follow them; each
-chunk is the same compiled program.
+Three programs make a fit: ``init`` (the chains' starting states), ``advance`` (every chain
+:data:`CHUNK` iterations on, the progress bar's step) and ``outputs`` (the deterministics of a
+chunk of draws). The chains are split over the CPU devices with ``shard_map``, one program per
+device, so each chain builds its own trees. The programs are exported with ``jax.export`` and
+kept on disk (:meth:`NutsPrograms.save`): a later process loads them instead of rebuilding the
+PyMC graph, rewriting it and tracing NUTS (seconds), and JAX's persistent compilation cache
+serves their machine code.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import math
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
+from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pymc as pm
 import xarray as xr
-from numpyro.infer.hmc import hmc
-from pymc.sampling.jax import get_jaxified_graph
-from pymc.util import get_default_varnames
-from pytensor.graph.replace import clone_replace
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 #: Iterations per compiled chunk (the progress bar's step).
 CHUNK = 100
 
 #: Sample statistics kept, as named by ArviZ.
 STAT_NAMES = ("diverging", "energy", "n_steps", "tree_depth", "acceptance_rate", "lp", "step_size")
+
+#: Files of a saved set of programs (see NutsPrograms.save).
+_PROGRAM_FILES = ("init", "advance", "outputs")
 
 
 @dataclass
@@ -47,13 +56,16 @@ class JaxModel:
     data_names: list[str]
     output_names: list[str]
     output_dims: dict[str, tuple[str, ...]]
-    coords: dict[str, list]
     logp: Callable[..., Any]
     outputs: Callable[..., Any]
 
     @classmethod
-    def from_model(cls, model: pm.Model) -> JaxModel:
-        """Translate ``model``; its data containers become arguments (in model order)."""
+    def from_model(cls, model: Any) -> JaxModel:
+        """Translate the PyMC ``model``; its data containers become arguments (in model order)."""
+        from pymc.sampling.jax import get_jaxified_graph
+        from pymc.util import get_default_varnames
+        from pytensor.graph.replace import clone_replace
+
         data = [v for v in model.data_vars]
         symbols = [v.type() for v in data]
         for sym, var in zip(symbols, data, strict=True):
@@ -71,71 +83,159 @@ class JaxModel:
             data_names=[v.name for v in data],
             output_names=[v.name for v in wanted],
             output_dims={v.name: tuple(model.named_vars_to_dims.get(v.name, ())) for v in wanted},
-            coords={k: list(v) for k, v in model.coords.items() if v is not None},
             logp=lambda values, data_args: logp_fn(*values, *data_args)[0],
             outputs=lambda values, data_args: out_fn(*values, *data_args),
         )
 
-    def data_args(self, values: Mapping[str, np.ndarray]) -> tuple[jax.Array, ...]:
-        """The data arguments, in order, from a name → value mapping."""
-        missing = set(self.data_names) - set(values)
-        if missing:
-            raise ValueError(f"missing data values: {sorted(missing)}")
-        return tuple(jnp.asarray(values[name]) for name in self.data_names)
+
+@dataclass(frozen=True)
+class NutsSettings:
+    """What shapes the NUTS programs besides the model: they are traced for one of these."""
+
+    tune: int
+    chains: int
+    target_accept: float
+    max_tree_depth: int
+    chunk: int
+
+    @property
+    def devices(self) -> int:
+        """CPU devices the chains are split over: the largest divisor of chains available."""
+        available = jax.local_device_count()
+        return max(d for d in range(1, self.chains + 1) if self.chains % d == 0 and d <= available)
 
 
-class CompiledNuts:
-    """NUTS for one model shape and one set of sampler settings, traced and compiled once."""
+class NutsPrograms:
+    """The exported init, advance and outputs programs of one model shape and settings."""
 
-    def __init__(
-        self, jm: JaxModel, *, tune: int, chains: int, target_accept: float, max_tree_depth: int
-    ):
-        self.jm = jm
-        self.tune = tune
-        self.chains = chains
-        self.parallel = jax.local_device_count() >= chains and chains > 1
+    def __init__(self, meta: dict[str, Any], exported: dict[str, Any]):
+        self.meta = meta
+        self.settings = NutsSettings(**meta["settings"])
+        self.value_shapes = [tuple(s) for s in meta["value_shapes"]]
+        self.data_names: list[str] = list(meta["data_names"])
+        self.output_names: list[str] = list(meta["output_names"])
+        self.output_dims = {k: tuple(v) for k, v in meta["output_dims"].items()}
+        self.exported = exported
+        mesh = Mesh(np.array(jax.devices()[: self.settings.devices]), ("chain",))
+        self._per_chain = NamedSharding(mesh, P("chain"))
+        self._shared = NamedSharding(mesh, P())
+        self._calls = {name: jax.jit(exp.call) for name, exp in exported.items()}
+
+    @classmethod
+    def trace(
+        cls, jm: JaxModel, settings: NutsSettings, data: Mapping[str, np.ndarray]
+    ) -> NutsPrograms:
+        """Trace and export the programs for ``jm`` (``data`` gives the data shapes only)."""
+        from numpyro.infer.hmc import hmc
+
+        s = settings
+        mesh = Mesh(np.array(jax.devices()[: s.devices]), ("chain",))
+        per_chain, shared = NamedSharding(mesh, P("chain")), NamedSharding(mesh, P())
 
         def potential_gen(*data_args):
             return lambda values: -jm.logp(values, data_args)
 
         init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+        state_tree: list = []
 
         def init_one(values, key, data_args):
-            return init_kernel(
+            state = init_kernel(
                 values,
-                num_warmup=tune,
-                target_accept_prob=target_accept,
-                max_tree_depth=max_tree_depth,
+                num_warmup=s.tune,
+                target_accept_prob=s.target_accept,
+                max_tree_depth=s.max_tree_depth,
                 model_args=data_args,
                 rng_key=key,
             )
+            leaves, tree = jax.tree_util.tree_flatten(state)
+            state_tree[:] = [tree]
+            return tuple(leaves)
 
-        def advance_one(state, data_args, length):
-            def body(s, _):
-                s = sample_kernel(s, model_args=data_args)
-                stats = (s.diverging, s.energy, s.num_steps, s.accept_prob, s.potential_energy)
-                return s, (s.z, stats, s.adapt_state.step_size)
+        def advance_one(leaves, data_args):
+            def body(state, _):
+                state = sample_kernel(state, model_args=data_args)
+                stats = (
+                    state.diverging,
+                    state.energy,
+                    state.num_steps,
+                    state.accept_prob,
+                    state.potential_energy,
+                )
+                return state, (state.z, stats, state.adapt_state.step_size)
 
-            return jax.lax.scan(body, state, None, length=length)
+            state = jax.tree_util.tree_unflatten(state_tree[0], list(leaves))
+            state, out = jax.lax.scan(body, state, None, length=s.chunk)
+            return tuple(jax.tree_util.tree_leaves(state)), out
 
-        self._init = self._per_chain(init_one, (0, 0, None))
-        self._advance: dict[int, Callable] = {}
-        self._advance_one = advance_one
-        self._outputs = jax.jit(
-            jax.vmap(jax.vmap(jm.outputs, in_axes=(0, None)), in_axes=(0, None))
+        def outputs_one(z, data_args):
+            return tuple(jax.vmap(jm.outputs, in_axes=(0, None))(z, data_args))
+
+        def program(fn, chain_args):
+            in_specs = tuple(P("chain") if c else P() for c in chain_args)
+            mapped = jax.vmap(fn, in_axes=tuple(0 if c else None for c in chain_args))
+            if s.devices > 1:
+                mapped = jax.shard_map(
+                    mapped, mesh=mesh, in_specs=in_specs, out_specs=P("chain"), check_vma=False
+                )
+            return jax.jit(mapped)
+
+        def spec(shape, dtype, chain):
+            return jax.ShapeDtypeStruct(shape, dtype, sharding=per_chain if chain else shared)
+
+        values = [spec((s.chains, *shape), jnp.float64, True) for shape in jm.value_shapes]
+        keys = jax.random.split(jax.random.PRNGKey(0), s.chains)
+        data_specs = tuple(
+            spec(np.shape(data[n]), jnp.asarray(data[n]).dtype, False) for n in jm.data_names
         )
+        export = jax.export.export
+        init = export(program(init_one, (True, True, False)))(
+            values, spec(keys.shape, keys.dtype, True), data_specs
+        )
+        state = tuple(spec(a.shape, a.dtype, True) for a in init.out_avals)
+        advance = export(program(advance_one, (True, False)))(state, data_specs)
+        chunk_values = [
+            spec((s.chains, s.chunk, *shape), jnp.float64, True) for shape in jm.value_shapes
+        ]
+        outputs = export(program(outputs_one, (True, False)))(chunk_values, data_specs)
+        meta = {
+            "settings": dataclasses.asdict(s),
+            "value_shapes": [list(v) for v in jm.value_shapes],
+            "data_names": jm.data_names,
+            "output_names": jm.output_names,
+            "output_dims": {k: list(v) for k, v in jm.output_dims.items()},
+        }
+        return cls(meta, {"init": init, "advance": advance, "outputs": outputs})
 
-    def _per_chain(self, fn: Callable, in_axes: tuple) -> Callable:
-        if self.parallel:
-            return jax.pmap(fn, in_axes=in_axes)
-        return jax.jit(jax.vmap(fn, in_axes=in_axes))
+    def save(self, folder: Path) -> None:
+        """Write the programs to ``folder`` (created whole, by renaming a finished temporary)."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        try:
+            for name in _PROGRAM_FILES:
+                (tmp / f"{name}.bin").write_bytes(self.exported[name].serialize())
+            (tmp / "meta.json").write_text(json.dumps(self.meta), encoding="utf-8")
+            os.replace(tmp, folder)
+        except OSError:
+            # Another process saved the same programs first, or the cache is not writable:
+            # the programs in memory serve this process either way.
+            shutil.rmtree(tmp, ignore_errors=True)
 
-    def advance(self, length: int) -> Callable:
-        """The compiled program that moves every chain ``length`` iterations on."""
-        if length not in self._advance:
-            fn = partial(self._advance_one, length=length)
-            self._advance[length] = self._per_chain(fn, (0, None))
-        return self._advance[length]
+    @classmethod
+    def load(cls, folder: Path) -> NutsPrograms | None:
+        """The programs saved in ``folder``, or None when absent or unreadable."""
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            exported = {
+                name: jax.export.deserialize(bytearray((folder / f"{name}.bin").read_bytes()))
+                for name in _PROGRAM_FILES
+            }
+            return cls(meta, exported)
+        except FileNotFoundError:
+            return None
+        except Exception:  # noqa: BLE001 - a damaged cache entry of any kind is rebuilt
+            # Remove it so that the programs traced next can take its place.
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
 
     def run(
         self,
@@ -145,35 +245,40 @@ class CompiledNuts:
         draws: int,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Sample; return (outputs by name, sample stats by name), each with (chain, draw) first."""
-        data_args = self.jm.data_args(data)
-        keys = jax.random.split(jax.random.PRNGKey(seed), self.chains)
-        state = self._init([jnp.asarray(v) for v in init_values], keys, data_args)
-        total, done = self.tune + draws, 0
-        kept_z, kept_stats, kept_step = [], [], []
-        for phase, n in (("tune", self.tune), ("draw", draws)):
-            left = n
-            while left:
-                length = min(CHUNK, left)
-                state, (z, stats, step) = self.advance(length)(state, data_args)
-                if phase == "draw":
-                    kept_z.append(z)
-                    kept_stats.append(stats)
-                    kept_step.append(step)
-                left -= length
-                done += length
-                if on_progress is not None:
-                    jax.block_until_ready(state.z)
-                    on_progress(done, total)
-        n_values = len(init_values)
-        z = [np.concatenate([np.asarray(c[i]) for c in kept_z], axis=1) for i in range(n_values)]
-        outputs = self._outputs([jnp.asarray(v) for v in z], data_args)
-        out = {
-            name: np.asarray(value)
-            for name, value in zip(self.jm.output_names, outputs, strict=True)
-        }
+        """Sample; return (outputs by name, sample stats by name), each with (chain, draw) first.
+
+        Every chain runs ``tune + draws`` iterations in chunks; the last chunk may run past the
+        end, and its extra draws are dropped.
+        """
+        s = self.settings
+        missing = set(self.data_names) - set(data)
+        if missing:
+            raise ValueError(f"missing data values: {sorted(missing)}")
+        data_args = tuple(
+            jax.device_put(jnp.asarray(data[n]), self._shared) for n in self.data_names
+        )
+        keys = jax.device_put(jax.random.split(jax.random.PRNGKey(seed), s.chains), self._per_chain)
+        values = [jax.device_put(jnp.asarray(v), self._per_chain) for v in init_values]
+        state = self._calls["init"](values, keys, data_args)
+        total = s.tune + draws
+        kept: list[tuple] = []
+        for start in range(0, total, s.chunk):
+            state, (z, stats, step) = self._calls["advance"](state, data_args)
+            end = start + s.chunk
+            if end > s.tune:
+                first = max(s.tune - start, 0)
+                outputs = self._calls["outputs"](z, data_args)
+                kept.append((first, min(end, total) - start, outputs, stats, step))
+            if on_progress is not None:
+                jax.block_until_ready(state)
+                on_progress(min(end, total), total)
+
+        def gather(pick: Callable[[tuple], Any]) -> np.ndarray:
+            return np.concatenate([np.asarray(pick(k))[:, k[0] : k[1]] for k in kept], axis=1)
+
+        out = {name: gather(lambda k, i=i: k[2][i]) for i, name in enumerate(self.output_names)}
         diverging, energy, n_steps, accept, potential = (
-            np.concatenate([np.asarray(c[i]) for c in kept_stats], axis=1) for i in range(5)
+            gather(lambda k, i=i: k[3][i]) for i in range(5)
         )
         stats = {
             "diverging": diverging.astype(bool),
@@ -182,32 +287,37 @@ class CompiledNuts:
             "tree_depth": np.floor(np.log2(np.maximum(n_steps, 1))).astype(int) + 1,
             "acceptance_rate": accept,
             "lp": -potential,
-            "step_size": np.concatenate([np.asarray(c) for c in kept_step], axis=1),
+            "step_size": gather(lambda k: k[4]),
         }
         return out, stats
 
 
-def initial_values(jm: JaxModel, chains: int, seed: int) -> list[np.ndarray]:
+def initial_values(programs: NutsPrograms, seed: int) -> list[np.ndarray]:
     """Starting points per chain: uniform(-1, 1) on the unconstrained scale, as Stan does."""
     rng = np.random.default_rng([seed, 1])
-    return [rng.uniform(-1.0, 1.0, size=(chains, *shape)) for shape in jm.value_shapes]
+    chains = programs.settings.chains
+    return [rng.uniform(-1.0, 1.0, size=(chains, *shape)) for shape in programs.value_shapes]
 
 
 def to_datasets(
-    jm: JaxModel, outputs: Mapping[str, np.ndarray], stats: Mapping[str, np.ndarray]
+    output_dims: Mapping[str, tuple[str, ...]],
+    coords: Mapping[str, list],
+    outputs: Mapping[str, np.ndarray],
+    stats: Mapping[str, np.ndarray],
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Posterior and sample_stats datasets with the model's dims and coords."""
     chains, draws = next(iter(stats.values())).shape[:2]
     base = {"chain": np.arange(chains), "draw": np.arange(draws)}
     variables = {}
     for name, value in outputs.items():
-        dims = jm.output_dims.get(name, ())
+        dims = tuple(output_dims.get(name, ()))
         if len(dims) != value.ndim - 2:
             dims = tuple(f"{name}_dim_{i}" for i in range(value.ndim - 2))
         variables[name] = (("chain", "draw", *dims), value)
-    used = {d for name in outputs for d in jm.output_dims.get(name, ())}
-    coords = {**base, **{d: jm.coords[d] for d in used if d in jm.coords}}
-    posterior = xr.Dataset(variables, coords=coords)
+    used = {d for name in outputs for d in output_dims.get(name, ())}
+    posterior = xr.Dataset(
+        variables, coords={**base, **{d: coords[d] for d in used if d in coords}}
+    )
     sample_stats = xr.Dataset(
         {name: (("chain", "draw"), value) for name, value in stats.items()}, coords=base
     )

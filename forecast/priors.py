@@ -75,14 +75,24 @@ class PriorArrays:
 def future_nodes(n_nodes: int, n_drivers: int, seed: int = NODES_SEED) -> np.ndarray:
     """M quasi-random standard-normal vectors (scrambled Sobol points through the normal quantile).
 
-    For M that is not a power of two the first M points of the next power are used.
+    For M that is not a power of two the first M points of the next power are used. The nodes
+    are kept in the user's cache (:func:`forecast.cache.cached_array`): SciPy's Sobol generator
+    is the same for a given SciPy version, and importing ``scipy.stats`` takes about a second.
     """
-    from scipy.stats import norm, qmc
+    import importlib.metadata
 
-    m = int(np.ceil(np.log2(max(n_nodes, 2))))
-    points = qmc.Sobol(d=n_drivers, scramble=True, seed=seed).random_base2(m)[:n_nodes]
-    points = np.clip(points, 1e-12, 1 - 1e-12)
-    return norm.ppf(points)
+    from forecast.cache import cached_array
+
+    def compute() -> np.ndarray:
+        from scipy.stats import norm, qmc
+
+        m = int(np.ceil(np.log2(max(n_nodes, 2))))
+        points = qmc.Sobol(d=n_drivers, scramble=True, seed=seed).random_base2(m)[:n_nodes]
+        return norm.ppf(np.clip(points, 1e-12, 1 - 1e-12))
+
+    scipy_version = importlib.metadata.version("scipy")
+    key = f"sobol-normal {n_nodes} {n_drivers} {seed} scipy={scipy_version}"
+    return cached_array("nodes", key, compute)
 
 
 def prior_arrays(

@@ -36,14 +36,18 @@ def mcse_mean(da: xr.DataArray) -> xr.DataArray:
 
     Falls back to sd / sqrt(n) when there is a single chain too short for ESS.
     """
-    import arviz as az
+    from forecast.diagnostics import mcse_mean as mcse
 
-    ds = xr.Dataset({"v": da})
-    try:
-        return az.mcse(ds, method="mean")["v"]
-    except (ValueError, TypeError):
+    values = da.transpose("chain", "draw", ...)
+    out = mcse(values.values)
+    if np.all(np.isnan(out)):
         s = stack_draws(da)
         return s.std("sample") / math.sqrt(s.sizes["sample"])
+    return xr.DataArray(
+        out,
+        dims=values.dims[2:],
+        coords={d: values[d] for d in values.dims[2:] if d in values.coords},
+    )
 
 
 def digits_for(mcse: float, max_digits: int = 3) -> int:

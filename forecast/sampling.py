@@ -16,7 +16,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 #: JAX fixes its number of CPU devices when it is first imported, so the flag that lets numpyro run
 #: chains in parallel must be set before anything imports jax (pymc imports it lazily).
@@ -26,12 +26,10 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
         f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={JAX_DEVICES}"
     ).strip()
 
-import arviz as az  # noqa: E402
 import numpy as np  # noqa: E402
-import pymc as pm  # noqa: E402
-import pytensor  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from forecast.cache import cache_dir  # noqa: E402
 from forecast.dims import (  # noqa: E402
     DRIVER,
     EVIDENCE,
@@ -45,8 +43,12 @@ from forecast.dims import (  # noqa: E402
 )
 from forecast.evidence import EvidenceArrays  # noqa: E402
 from forecast.likelihood import pointwise_loglik  # noqa: E402
-from forecast.model import build_model, data_values, has_evidence  # noqa: E402
+from forecast.model_data import data_values, has_evidence, model_coords  # noqa: E402
 from forecast.priors import PriorArrays  # noqa: E402
+
+if TYPE_CHECKING:
+    import arviz as az
+    import pymc as pm
 
 Backend = Literal["numpyro", "pymc", "nutpie"]
 BACKENDS: tuple[str, ...] = ("numpyro", "pymc", "nutpie")
@@ -59,14 +61,6 @@ _LOGLIK_BLOCK = 2_000_000
 
 #: NUTS tree depth limit (numpyro's and PyMC's default).
 _MAX_TREE_DEPTH = 10
-
-
-def cache_dir() -> Path:
-    """Folder of the JAX compilation cache: ``$FORECAST_CACHE_DIR`` or ``~/.cache/forecast``."""
-    base = os.environ.get("FORECAST_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "forecast"
-    )
-    return Path(base)
 
 
 def _configure_jax() -> None:
@@ -84,21 +78,27 @@ def quiet_compiler() -> Iterator[None]:
     """Silence PyTensor's warning that it found no BLAS to link (pip installs have none).
 
     The model's matrices are a few scenarios by a few drivers, so BLAS would not change its speed;
-    the warning would only alarm users at every compile.
+    the warning would only alarm users at every compile. PyTensor looks for BLAS the first time
+    its config is read and caches the answer, so the lookup happens here, quietly, too.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+        import pytensor
+
+        _ = pytensor.config.blas__ldflags
         yield
 
 
-# PyTensor looks for BLAS the first time it compiles and warns when a pip install has none; the
-# lookup is cached, so resolve it once here, quietly (see quiet_compiler).
-with quiet_compiler():
-    _ = pytensor.config.blas__ldflags
+def build_model(priors: PriorArrays, evidence: EvidenceArrays | None) -> pm.Model:
+    """The PyMC model (:func:`forecast.model.build_model`), imported and built on demand."""
+    with quiet_compiler():
+        from forecast.model import build_model as build
+
+        return build(priors, evidence)
 
 
-#: Compiled samplers of this process by model structure and settings (see structure_key), the
-#: most recently used last; at most _COMPILED_MAX are kept (each holds XLA executables).
+#: NUTS programs of this process by model structure and settings (see _program_key), the most
+#: recently used last; at most _COMPILED_MAX are kept (each holds XLA executables).
 _COMPILED: OrderedDict[str, Any] = OrderedDict()
 _COMPILED_MAX = 4
 
@@ -132,6 +132,63 @@ def _structure(priors: PriorArrays, evidence: EvidenceArrays | None) -> list:
     return [p, e]
 
 
+#: Modules whose code shapes the NUTS programs: the model's graph and the programs themselves.
+_PROGRAM_SOURCES = ("model.py", "model_data.py", "likelihood.py", "dims.py", "jax_nuts.py")
+
+
+def _source_digest() -> str:
+    """A digest of the code that makes the programs: a saved program serves only that code."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in _PROGRAM_SOURCES:
+        h.update(name.encode())
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()
+
+
+def _program_key(priors: PriorArrays, evidence: EvidenceArrays | None, settings: Any) -> str:
+    """What the NUTS programs depend on: model structure, settings, devices, code and versions."""
+    import importlib.metadata as md
+
+    from forecast import jax_nuts
+
+    versions = [md.version(n) for n in ("jax", "jaxlib", "numpyro", "pymc", "pytensor")]
+    return jax_nuts.structure_key(
+        _structure(priors, evidence),
+        dataclasses.asdict(settings),
+        settings.devices,
+        versions,
+        _source_digest(),
+    )
+
+
+def _programs(
+    priors: PriorArrays,
+    evidence: EvidenceArrays | None,
+    data: Mapping[str, np.ndarray],
+    settings: Any,
+) -> Any:
+    """The NUTS programs for this structure: from this process, from disk, or traced now."""
+    from forecast import jax_nuts
+
+    key = _program_key(priors, evidence, settings)
+    if key not in _COMPILED:
+        folder = cache_dir() / "programs" / key[:32]
+        programs = jax_nuts.NutsPrograms.load(folder)
+        if programs is None:
+            model = build_model(priors, evidence)
+            with quiet_compiler():
+                jm = jax_nuts.JaxModel.from_model(model)
+            programs = jax_nuts.NutsPrograms.trace(jm, settings, data)
+            programs.save(folder)
+        _COMPILED[key] = programs
+    _COMPILED.move_to_end(key)
+    while len(_COMPILED) > _COMPILED_MAX:
+        _COMPILED.popitem(last=False)
+    return _COMPILED[key]
+
+
 def _sample_numpyro(
     priors: PriorArrays,
     evidence: EvidenceArrays | None,
@@ -145,29 +202,21 @@ def _sample_numpyro(
     _configure_jax()
     from forecast import jax_nuts
 
-    key = jax_nuts.structure_key(
-        _structure(priors, evidence), tune, chains, target_accept, _MAX_TREE_DEPTH
+    settings = jax_nuts.NutsSettings(
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+        max_tree_depth=_MAX_TREE_DEPTH,
+        chunk=min(jax_nuts.CHUNK, tune + draws),
     )
-    if key not in _COMPILED:
-        model = build_model(priors, evidence)
-        with quiet_compiler():
-            jm = jax_nuts.JaxModel.from_model(model)
-        _COMPILED[key] = jax_nuts.CompiledNuts(
-            jm,
-            tune=tune,
-            chains=chains,
-            target_accept=target_accept,
-            max_tree_depth=_MAX_TREE_DEPTH,
-        )
-    _COMPILED.move_to_end(key)
-    while len(_COMPILED) > _COMPILED_MAX:
-        _COMPILED.popitem(last=False)
-    nuts = _COMPILED[key]
-    init = jax_nuts.initial_values(nuts.jm, chains, seed)
     data = data_values(priors, evidence)
+    programs = _programs(priors, evidence, data, settings)
+    init = jax_nuts.initial_values(programs, seed)
     with _progress(progressbar, "Sampling") as on_progress:
-        outputs, stats = nuts.run(data, init, seed, draws, on_progress=on_progress)
-    return jax_nuts.to_datasets(nuts.jm, outputs, stats)
+        outputs, stats = programs.run(data, init, seed, draws, on_progress=on_progress)
+    return jax_nuts.to_datasets(
+        programs.output_dims, model_coords(priors, evidence), outputs, stats
+    )
 
 
 @contextlib.contextmanager
@@ -202,6 +251,8 @@ def _sample_pymc(
     seed: int,
     progressbar: bool,
 ) -> az.InferenceData:
+    import pymc as pm
+
     # Forking a process in which JAX already runs threads is unsafe (and warns): use a forkserver.
     mp_ctx = "forkserver" if "jax" in sys.modules else None
     with quiet_compiler():
@@ -230,6 +281,7 @@ def _sample_nutpie(
     progressbar: bool,
 ) -> az.InferenceData:
     _configure_jax()
+    import arviz as az
     import nutpie
 
     compiled = nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax")
@@ -366,7 +418,28 @@ def _versions(backend: str) -> str:
     return "; ".join(f"{n}={md.version(n)}" for n in names)
 
 
-def sample(
+@dataclasses.dataclass
+class FitGroups:
+    """One fit's groups as xarray Datasets, named as ArviZ names them (held without ArviZ)."""
+
+    posterior: xr.Dataset
+    sample_stats: xr.Dataset
+    log_likelihood: xr.Dataset
+    prior: xr.Dataset | None = None
+
+    def groups(self) -> list[str]:
+        """Names of the groups present, in ArviZ's order for a fit."""
+        names = ("posterior", "sample_stats", "log_likelihood", "prior")
+        return [name for name in names if getattr(self, name) is not None]
+
+    def to_inference_data(self) -> az.InferenceData:
+        """The same groups as an ArviZ InferenceData (imports ArviZ)."""
+        import arviz as az
+
+        return az.InferenceData(**{name: getattr(self, name) for name in self.groups()})
+
+
+def sample_groups(
     priors: PriorArrays,
     evidence: EvidenceArrays | None,
     *,
@@ -379,7 +452,7 @@ def sample(
     progressbar: bool = False,
     prior_draws: int = 1000,
     attrs: Mapping[str, str | int | float] | None = None,
-) -> az.InferenceData:
+) -> FitGroups:
     """Fit the model to the evidence and return posterior, prior and pointwise log-likelihood.
 
     Parameters
@@ -401,7 +474,7 @@ def sample(
 
     Returns
     -------
-    az.InferenceData
+    FitGroups
         Groups ``posterior`` (every deterministic of :func:`forecast.model.build_model`),
         ``prior``, ``log_likelihood`` (variable ``loglik``, dim ``evidence``) and
         ``sample_stats``. ``posterior.attrs`` records the backend, settings, seed, versions and
@@ -428,7 +501,7 @@ def sample(
     posterior = groups["posterior"]
     if prior_draws:
         groups["prior"] = _up_to_as_of(sample_prior(priors, evidence, prior_draws, seed), priors)
-    out = az.InferenceData(**groups)
+    out = FitGroups(**groups)
     settings: dict[str, str | int | float] = {
         "backend": backend,
         "draws": draws,
@@ -442,3 +515,10 @@ def sample(
     }
     out.posterior.attrs.update({**settings, **dict(attrs or {})})
     return out
+
+
+def sample(
+    priors: PriorArrays, evidence: EvidenceArrays | None, **options: Any
+) -> az.InferenceData:
+    """:func:`sample_groups` as an ArviZ InferenceData (same arguments)."""
+    return sample_groups(priors, evidence, **options).to_inference_data()

@@ -187,12 +187,12 @@ def test_second_update_fails_fast_while_locked(project: Path) -> None:
 def test_interrupted_save_leaves_no_run(
     project: Path, mock_nuts: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import arviz as az
+    from forecast.io import runs
 
-    def boom(self, *args, **kwargs):
+    def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(az.InferenceData, "to_netcdf", boom)
+    monkeypatch.setattr(runs, "write_idata", boom)
     result = update(project)
     assert result.exit_code != 0
     assert list((project / "runs").iterdir()) == []

@@ -113,7 +113,7 @@ def save_run(
     staging = runs / f".staging-{name}-{os.getpid()}"
     staging.mkdir()
     try:
-        idata.to_netcdf(str(staging / POSTERIOR_FILE))
+        write_idata(staging / POSTERIOR_FILE, idata)
         _write_draws(staging / DRAWS_FILE, idata.posterior, ratings_block, nodes)
         manifest = {**manifest, "run": name, "created": now.isoformat(timespec="seconds")}
         (staging / MANIFEST_FILE).write_text(_json(manifest), encoding="utf-8")
@@ -123,6 +123,27 @@ def save_run(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return read_run(runs / name)
+
+
+def write_idata(path: Path, idata: Any) -> None:
+    """Write an InferenceData (or :class:`forecast.sampling.FitGroups`) to netCDF in ArviZ's layout.
+
+    One netCDF-4 group per InferenceData group (the InferenceData's attributes on the root), as
+    ``InferenceData.to_netcdf`` lays it out, so ``arviz.from_netcdf`` reads back the same groups,
+    variables, coordinates, dtypes, attributes and values. ArviZ compresses every variable with
+    zlib by default, which costs most of the write (about 0.8 of 1.3 s for the shipped project)
+    and saves about 5% of the file: MCMC draws of float64 hardly compress.
+    """
+    import xarray as xr
+
+    mode = "w"
+    attrs = getattr(idata, "attrs", None)
+    if attrs:
+        xr.Dataset(attrs=dict(attrs)).to_netcdf(path, mode=mode, engine="h5netcdf")
+        mode = "a"
+    for group in idata.groups():
+        getattr(idata, group).to_netcdf(path, mode=mode, group=group, engine="h5netcdf")
+        mode = "a"
 
 
 def _write_draws(path: Path, posterior: Any, ratings_block: Any, nodes: Any) -> None:

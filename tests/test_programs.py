@@ -1,0 +1,152 @@
+"""The NUTS programs: saved to the cache and reused, run in chunks, and a warm fit without PyMC."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.model_factory import make_evidence, make_priors
+
+SMALL = {"draws": 70, "tune": 60, "chains": 2, "target_accept": 0.9, "prior_draws": 0}
+
+
+@pytest.fixture(scope="module")
+def project():
+    priors = make_priors(n_quarters=6, n_nodes=16, student_t=(1,))
+    evidence = make_evidence(
+        priors,
+        codings=[(0, 2, 1, 1.0), (1, 5, -1, 0.6)],
+        ratings=[({0: "CC", 2: "II"}, 0.8)],
+        indicator=(1, [(3, 0.4), (5, 0.6)]),
+    )
+    return priors, evidence
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from forecast import sampling
+
+    monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(sampling, "_COMPILED", type(sampling._COMPILED)())
+    return tmp_path
+
+
+def _draws(fit) -> dict[str, np.ndarray]:
+    return {name: fit.posterior[name].values for name in fit.posterior.data_vars}
+
+
+@pytest.mark.sampling
+def test_saved_programs_serve_the_next_process_with_identical_draws(
+    project, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forecast import jax_nuts, sampling
+
+    priors, evidence = project
+    first = sampling.sample_groups(priors, evidence, seed=5, **SMALL)
+    (saved,) = (cache / "programs").iterdir()
+    assert sorted(p.name for p in saved.iterdir()) == [
+        "advance.bin",
+        "init.bin",
+        "meta.json",
+        "outputs.bin",
+    ]
+
+    sampling._COMPILED.clear()  # as in a new process
+
+    def no_tracing(*args, **kwargs):
+        raise AssertionError("the model was translated again instead of loaded")
+
+    monkeypatch.setattr(jax_nuts.JaxModel, "from_model", no_tracing)
+    second = sampling.sample_groups(priors, evidence, seed=5, **SMALL)
+    for name, value in _draws(first).items():
+        np.testing.assert_array_equal(second.posterior[name].values, value, err_msg=name)
+    np.testing.assert_array_equal(
+        second.sample_stats["lp"].values, first.sample_stats["lp"].values
+    )
+
+
+@pytest.mark.sampling
+def test_a_damaged_cache_entry_is_rebuilt(project, cache: Path) -> None:
+    from forecast import jax_nuts, sampling
+
+    priors, evidence = project
+    first = sampling.sample_groups(priors, evidence, seed=5, **SMALL)
+    (saved,) = (cache / "programs").iterdir()
+    (saved / "advance.bin").write_bytes(b"not a program")
+    assert jax_nuts.NutsPrograms.load(saved) is None
+    assert not saved.exists()  # removed, so that a good copy can take its place
+
+    sampling._COMPILED.clear()
+    again = sampling.sample_groups(priors, evidence, seed=5, **SMALL)
+    np.testing.assert_array_equal(again.posterior["q"].values, first.posterior["q"].values)
+    assert jax_nuts.NutsPrograms.load(saved) is not None
+
+
+@pytest.mark.sampling
+def test_chunks_keep_exactly_the_draws_after_warm_up(project, cache: Path) -> None:
+    """60 + 70 iterations run as two chunks of 100; the 70 after warm-up are kept, no more."""
+    from forecast import sampling
+
+    priors, evidence = project
+    fit = sampling.sample_groups(priors, evidence, seed=2, **SMALL)
+    stats = fit.sample_stats
+    assert stats.sizes == {"chain": SMALL["chains"], "draw": SMALL["draws"]}
+    assert fit.posterior.sizes["draw"] == SMALL["draws"]
+    # The step size is frozen once warm-up ends: every kept draw of a chain has the same one.
+    step = stats["step_size"].values
+    assert np.all(step == step[:, :1])
+    # A fit with warm-up ending at a chunk boundary keeps the same number of draws.
+    aligned = sampling.sample_groups(priors, evidence, seed=2, **{**SMALL, "tune": 30})
+    assert aligned.posterior.sizes["draw"] == SMALL["draws"]
+
+
+_WARM_FIT = """
+import json, sys
+from tests.model_factory import make_evidence, make_priors
+from forecast.diagnostics import check_gate
+from forecast.io.runs import write_idata
+from forecast.results import forecast_summary
+from forecast.sampling import sample_groups
+
+priors = make_priors(n_quarters=6, n_nodes=16, student_t=(1,))
+evidence = make_evidence(
+    priors,
+    codings=[(0, 2, 1, 1.0), (1, 5, -1, 0.6)],
+    ratings=[({0: "CC", 2: "II"}, 0.8)],
+    indicator=(1, [(3, 0.4), (5, 0.6)]),
+)
+fit = sample_groups(priors, evidence, seed=5, **SMALL)
+check_gate(fit)
+forecast_summary(fit.posterior, 0.8)
+write_idata(sys.argv[1], fit)
+print(json.dumps(sorted(m for m in ("pymc", "pytensor", "arviz") if m in sys.modules)))
+"""
+
+
+@pytest.mark.sampling
+def test_a_warm_fit_imports_neither_pymc_nor_arviz(tmp_path: Path) -> None:
+    """With the programs cached, fitting, gating, summarising and saving need no PyMC, PyTensor
+    or ArviZ (about 3 s of imports of a warm ``forecast update``)."""
+    env = {**os.environ, "FORECAST_CACHE_DIR": str(tmp_path / "cache")}
+    script = f"SMALL = {SMALL!r}\n{_WARM_FIT}"
+    root = Path(__file__).resolve().parents[1]
+
+    def run(name: str) -> list[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / name)],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    assert "pymc" in run("cold.nc")  # the first fit builds the model
+    assert run("warm.nc") == []
