@@ -232,7 +232,7 @@ class NutsPrograms:
             return cls(meta, exported)
         except FileNotFoundError:
             return None
-        except Exception:  # noqa: BLE001 - a damaged cache entry of any kind is rebuilt
+        except Exception:  # a damaged cache entry of any kind is rebuilt
             # Remove it so that the programs traced next can take its place.
             shutil.rmtree(folder, ignore_errors=True)
             return None
