@@ -43,7 +43,12 @@ from forecast.dims import (  # noqa: E402
 )
 from forecast.evidence import EvidenceArrays  # noqa: E402
 from forecast.likelihood import pointwise_loglik  # noqa: E402
-from forecast.model_data import data_values, has_evidence, model_coords  # noqa: E402
+from forecast.model_data import (  # noqa: E402
+    coding_cells,
+    data_values,
+    has_evidence,
+    model_coords,
+)
 from forecast.priors import PriorArrays  # noqa: E402
 
 if TYPE_CHECKING:
@@ -128,7 +133,11 @@ def _structure(priors: PriorArrays, evidence: EvidenceArrays | None) -> list:
         for f in dataclasses.fields(evidence)
         if f.name not in _EVIDENCE_DATA_FIELDS
     }
-    e["n_codings"], e["n_rated"] = evidence.n_codings, bool(evidence.n_rated)
+    # Codings enter the graph through the cells they code (their weights are data), so a new
+    # item in an already coded (driver, quarter) cell, or a new rated item, keeps the structure.
+    cell_driver, cell_quarter, _ = coding_cells(evidence)
+    e["coding_driver"], e["coding_quarter"] = cell_driver, cell_quarter
+    e["n_codings"], e["n_rated"] = bool(evidence.n_codings), bool(evidence.n_rated)
     return [p, e]
 
 

@@ -66,9 +66,7 @@ def test_saved_programs_serve_the_next_process_with_identical_draws(
     second = sampling.sample_groups(priors, evidence, seed=5, **SMALL)
     for name, value in _draws(first).items():
         np.testing.assert_array_equal(second.posterior[name].values, value, err_msg=name)
-    np.testing.assert_array_equal(
-        second.sample_stats["lp"].values, first.sample_stats["lp"].values
-    )
+    np.testing.assert_array_equal(second.sample_stats["lp"].values, first.sample_stats["lp"].values)
 
 
 @pytest.mark.sampling
