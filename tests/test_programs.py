@@ -148,3 +148,20 @@ def test_a_warm_fit_imports_neither_pymc_nor_arviz(tmp_path: Path) -> None:
 
     assert "pymc" in run("cold.nc")  # the first fit builds the model
     assert run("warm.nc") == []
+
+
+def test_programs_are_keyed_by_coded_cells_not_items() -> None:
+    """A new item in an already coded (driver, quarter) cell, or a new rated item, keeps the
+    compiled programs; a coding of a new cell needs new ones."""
+    from forecast import jax_nuts, sampling
+
+    priors = make_priors(n_quarters=6, n_nodes=16)
+
+    def key(codings, ratings=()):
+        evidence = make_evidence(priors, codings=codings, ratings=list(ratings))
+        return jax_nuts.structure_key(sampling._structure(priors, evidence))
+
+    base = key([(0, 2, 1, 1.0)], [({0: "CC"}, 1.0)])
+    assert key([(0, 2, 1, 1.0), (0, 2, -1, 0.5)], [({0: "CC"}, 1.0)]) == base
+    assert key([(0, 2, 1, 1.0)], [({0: "CC"}, 1.0), ({1: "II"}, 0.6)]) == base
+    assert key([(0, 2, 1, 1.0), (1, 4, 1, 1.0)], [({0: "CC"}, 1.0)]) != base
