@@ -20,7 +20,9 @@ N_SIMS = 40
 N_RANK_DRAWS = 99
 #: Indicator priors (intercept mean and sd; slope and noise median and log-sd), as in make_evidence.
 INDICATOR_PRIORS = (0.2, 0.3, 0.8, 0.3, 0.4, 0.3)
-FIT = {"draws": 500, "tune": 500, "chains": 2, "target_accept": 0.9, "prior_draws": 0}
+#: The shipped project's target_accept (priors/sampling.yaml): at 0.9 about one fit in 40 had a
+#: single divergent transition, which the gate would reject.
+FIT = {"draws": 500, "tune": 500, "chains": 2, "target_accept": 0.95, "prior_draws": 0}
 
 
 def _cells(priors) -> list[tuple[int, int]]:
