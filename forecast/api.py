@@ -101,7 +101,7 @@ class ForecastRun:
     @property
     def idata(self) -> az.InferenceData:
         """The ArviZ InferenceData (posterior, prior, log_likelihood, sample_stats)."""
-        if not hasattr(self.fit, "to_netcdf"):
+        if hasattr(self.fit, "to_inference_data"):  # a FitGroups
             self.fit = self.fit.to_inference_data()
         return self.fit
 

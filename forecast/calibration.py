@@ -172,9 +172,9 @@ def simulate(
     return truth, evidence
 
 
-def thinned_draws(idata, n: int) -> dict[str, np.ndarray]:
+def thinned_draws(fit, n: int) -> dict[str, np.ndarray]:
     """``n`` posterior draws of x, mu, sigma and p, evenly spaced over the chains' draws."""
-    post = idata.posterior
+    post = fit.posterior
     out = {}
     for name in ("x", "mu", "sigma", "p"):
         values = post[name].values
@@ -200,9 +200,9 @@ def run_sim(task: SimTask) -> SimResult:
     if task.fit is not None:
         draws, divergences = task.fit(task.priors, evidence, truth, st, rng), 0
     else:
-        from forecast.sampling import sample
+        from forecast.sampling import sample_groups
 
-        idata = sample(
+        fit = sample_groups(
             task.priors,
             evidence,
             draws=st.draws,
@@ -213,8 +213,8 @@ def run_sim(task: SimTask) -> SimResult:
             backend=st.backend,
             prior_draws=0,
         )
-        draws = thinned_draws(idata, st.rank_draws)
-        divergences = int(idata.sample_stats["diverging"].sum())
+        draws = thinned_draws(fit, st.rank_draws)
+        divergences = int(fit.sample_stats["diverging"].sum())
     seconds = time.perf_counter() - start
     ranks = rank_of(quantities(truth)[0], quantities(draws), rng)
     pit = (ranks + rng.uniform(size=ranks.shape)) / (st.rank_draws + 1)

@@ -226,8 +226,18 @@ def _columns(values: Any) -> np.ndarray:
     return values.reshape(values.shape[0], values.shape[1], -1)
 
 
-def _no_nan(flat: np.ndarray) -> np.ndarray:
-    return ~np.isnan(flat).any(axis=(0, 1))
+def _per_column(values: Any, compute: Any) -> np.ndarray:
+    """``compute`` of the (chain, draw, N) columns without NaN, reshaped like the elements.
+
+    Elements with a NaN, and all elements when there are fewer than ArviZ's minimum of draws,
+    are NaN.
+    """
+    flat = _columns(values)
+    out = np.full(flat.shape[2], np.nan)
+    ok = ~np.isnan(flat).any(axis=(0, 1))
+    if flat.shape[1] >= _MIN_DRAWS and ok.any():
+        out[ok] = compute(flat[:, :, ok])
+    return out.reshape(np.shape(values)[2:])
 
 
 def ess_bulk(values: Any) -> np.ndarray:
@@ -235,12 +245,7 @@ def ess_bulk(values: Any) -> np.ndarray:
 
     The same number as ``arviz.ess(method="bulk")`` for each element, computed for all at once.
     """
-    flat = _columns(values)
-    out = np.full(flat.shape[2], np.nan)
-    ok = _no_nan(flat)
-    if flat.shape[1] >= _MIN_DRAWS and ok.any():
-        out[ok] = _ess(_rank_normal(_split(flat[:, :, ok])))
-    return out.reshape(np.shape(values)[2:])
+    return _per_column(values, lambda sub: _ess(_rank_normal(_split(sub))))
 
 
 def _quantile(flat: np.ndarray, prob: float) -> np.ndarray:
@@ -260,15 +265,13 @@ def ess_tail(values: Any) -> np.ndarray:
     The smaller ESS of the split-chain indicators of the 5% and 95% quantiles, the same number as
     ``arviz.ess(method="tail")`` for each element.
     """
-    flat = _columns(values)
-    out = np.full(flat.shape[2], np.nan)
-    ok = _no_nan(flat)
-    if flat.shape[1] >= _MIN_DRAWS and ok.any():
-        sub = flat[:, :, ok]
+
+    def tail(sub: np.ndarray) -> np.ndarray:
         pooled = sub.reshape(-1, sub.shape[2])
         low, high = (_ess(_split((sub <= _quantile(pooled, p)).astype(float))) for p in _TAIL_PROBS)
-        out[ok] = np.where(high < low, high, low)  # Python's min(low, high), as ArviZ takes it
-    return out.reshape(np.shape(values)[2:])
+        return np.where(high < low, high, low)  # Python's min(low, high), as ArviZ takes it
+
+    return _per_column(values, tail)
 
 
 def mcse_mean(values: Any) -> np.ndarray:
@@ -277,14 +280,12 @@ def mcse_mean(values: Any) -> np.ndarray:
     The sd over all draws over the square root of the split-chain ESS of the mean, the same number
     as ``arviz.mcse(method="mean")`` for each element.
     """
-    flat = _columns(values)
-    out = np.full(flat.shape[2], np.nan)
-    ok = _no_nan(flat)
-    if flat.shape[1] >= _MIN_DRAWS and ok.any():
-        sub = flat[:, :, ok]
+
+    def mcse(sub: np.ndarray) -> np.ndarray:
         sd = sub.reshape(-1, sub.shape[2]).std(axis=0, ddof=1)
-        out[ok] = sd / np.sqrt(_ess(_split(sub)))
-    return out.reshape(np.shape(values)[2:])
+        return sd / np.sqrt(_ess(_split(sub)))
+
+    return _per_column(values, mcse)
 
 
 def bfmi(energy: Any) -> np.ndarray:
@@ -313,7 +314,7 @@ def rank_rhat(values: Any) -> np.ndarray:
     return out.reshape(np.shape(values)[2:])
 
 
-def _elementwise(da: xr.DataArray, func: Any) -> xr.DataArray:
+def per_element(da: xr.DataArray, func: Any) -> xr.DataArray:
     """``func`` of the (chain, draw, ...) values of ``da``, labelled by its other dims."""
     values = da.transpose("chain", "draw", ...).values
     dims = [d for d in da.dims if d not in ("chain", "draw")]
@@ -328,7 +329,7 @@ def rank_rhat_array(da: xr.DataArray) -> xr.DataArray:
     The same number as ``arviz.rhat(method="rank")``, computed for all elements at once rather
     than one element at a time (the gate checks hundreds).
     """
-    return _elementwise(da, rank_rhat)
+    return per_element(da, rank_rhat)
 
 
 def _gated(posterior: xr.Dataset) -> xr.Dataset:
@@ -383,11 +384,11 @@ def check_gate(
     derived = {*RHAT_DETERMINISTICS, *ESS_VARS, *OTHER_DETERMINISTICS}
     free = [v for v in post.data_vars if v not in derived]
     rhat_vars = [v for v in (*free, *RHAT_DETERMINISTICS, "sigma") if v in post]
-    rhat, rhat_at = _worst(post[rhat_vars].map(_elementwise, args=(rank_rhat,)), "max")
+    rhat, rhat_at = _worst(post[rhat_vars].map(per_element, args=(rank_rhat,)), "max")
     gated = _gated(post)
-    bulk, bulk_at = _worst(gated.map(_elementwise, args=(ess_bulk,)), "min")
-    tail, tail_at = _worst(gated.map(_elementwise, args=(ess_tail,)), "min")
-    mcse, mcse_at = _worst(post[["q"]].map(_elementwise, args=(mcse_mean,)), "max")
+    bulk, bulk_at = _worst(gated.map(per_element, args=(ess_bulk,)), "min")
+    tail, tail_at = _worst(gated.map(per_element, args=(ess_tail,)), "min")
+    mcse, mcse_at = _worst(post[["q"]].map(per_element, args=(mcse_mean,)), "max")
     stats = idata.sample_stats
     divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
     ebfmi = (

@@ -104,6 +104,10 @@ class NutsSettings:
         available = jax.local_device_count()
         return max(d for d in range(1, self.chains + 1) if self.chains % d == 0 and d <= available)
 
+    def mesh(self) -> Mesh:
+        """Those devices as a one-axis mesh, axis ``chain``."""
+        return Mesh(np.array(jax.devices()[: self.devices]), ("chain",))
+
 
 class NutsPrograms:
     """The exported init, advance and outputs programs of one model shape and settings."""
@@ -116,7 +120,7 @@ class NutsPrograms:
         self.output_names: list[str] = list(meta["output_names"])
         self.output_dims = {k: tuple(v) for k, v in meta["output_dims"].items()}
         self.exported = exported
-        mesh = Mesh(np.array(jax.devices()[: self.settings.devices]), ("chain",))
+        mesh = self.settings.mesh()
         self._per_chain = NamedSharding(mesh, P("chain"))
         self._shared = NamedSharding(mesh, P())
         self._calls = {name: jax.jit(exp.call) for name, exp in exported.items()}
@@ -129,7 +133,7 @@ class NutsPrograms:
         from numpyro.infer.hmc import hmc
 
         s = settings
-        mesh = Mesh(np.array(jax.devices()[: s.devices]), ("chain",))
+        mesh = s.mesh()
         per_chain, shared = NamedSharding(mesh, P("chain")), NamedSharding(mesh, P())
 
         def potential_gen(*data_args):

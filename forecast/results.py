@@ -37,17 +37,13 @@ def mcse_mean(da: xr.DataArray) -> xr.DataArray:
     Falls back to sd / sqrt(n) when there is a single chain too short for ESS.
     """
     from forecast.diagnostics import mcse_mean as mcse
+    from forecast.diagnostics import per_element
 
-    values = da.transpose("chain", "draw", ...)
-    out = mcse(values.values)
-    if np.all(np.isnan(out)):
+    out = per_element(da, mcse)
+    if np.all(np.isnan(out.values)):
         s = stack_draws(da)
         return s.std("sample") / math.sqrt(s.sizes["sample"])
-    return xr.DataArray(
-        out,
-        dims=values.dims[2:],
-        coords={d: values[d] for d in values.dims[2:] if d in values.coords},
-    )
+    return out
 
 
 def digits_for(mcse: float, max_digits: int = 3) -> int:

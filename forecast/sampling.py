@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import sys
 import time
@@ -145,30 +146,34 @@ def _structure(priors: PriorArrays, evidence: EvidenceArrays | None) -> list:
 _PROGRAM_SOURCES = ("model.py", "model_data.py", "likelihood.py", "dims.py", "jax_nuts.py")
 
 
-def _source_digest() -> str:
-    """A digest of the code that makes the programs: a saved program serves only that code."""
+@functools.cache
+def _code_identity() -> tuple[list[str], str]:
+    """Library versions and a digest of the code that make the programs (read once per process).
+
+    A saved program serves only that code and those versions.
+    """
     import hashlib
+    import importlib.metadata as md
 
     h = hashlib.sha256()
     for name in _PROGRAM_SOURCES:
         h.update(name.encode())
         h.update((Path(__file__).parent / name).read_bytes())
-    return h.hexdigest()
+    versions = [md.version(n) for n in ("jax", "jaxlib", "numpyro", "pymc", "pytensor")]
+    return versions, h.hexdigest()
 
 
 def _program_key(priors: PriorArrays, evidence: EvidenceArrays | None, settings: Any) -> str:
     """What the NUTS programs depend on: model structure, settings, devices, code and versions."""
-    import importlib.metadata as md
-
     from forecast import jax_nuts
 
-    versions = [md.version(n) for n in ("jax", "jaxlib", "numpyro", "pymc", "pytensor")]
+    versions, source = _code_identity()
     return jax_nuts.structure_key(
         _structure(priors, evidence),
         dataclasses.asdict(settings),
         settings.devices,
         versions,
-        _source_digest(),
+        source,
     )
 
 

@@ -107,7 +107,7 @@ def test_family_band_is_wider_than_the_95_band() -> None:
 
 @pytest.fixture
 def prior_nuts(monkeypatch: pytest.MonkeyPatch):
-    """Replace forecast.sampling.sample by prior draws (shifted in mu by ``shift`` prior sds)."""
+    """Replace forecast.sampling.sample_groups by prior draws (mu shifted by ``shift`` sds)."""
     import arviz as az
 
     import forecast.sampling
@@ -125,7 +125,7 @@ def prior_nuts(monkeypatch: pytest.MonkeyPatch):
         stats = {"diverging": np.zeros((chains, draws), dtype=bool)}
         return az.from_dict(posterior=post, sample_stats=stats)
 
-    monkeypatch.setattr(forecast.sampling, "sample", sample)
+    monkeypatch.setattr(forecast.sampling, "sample_groups", sample)
     return state
 
 

@@ -16,8 +16,8 @@ from tests.model_factory import make_evidence, make_priors
 SMALL = {"draws": 70, "tune": 60, "chains": 2, "target_accept": 0.9, "prior_draws": 0}
 
 
-@pytest.fixture(scope="module")
-def project():
+def small_project():
+    """Priors and evidence with codings, a rating and an indicator series (every program part)."""
     priors = make_priors(n_quarters=6, n_nodes=16, student_t=(1,))
     evidence = make_evidence(
         priors,
@@ -26,6 +26,11 @@ def project():
         indicator=(1, [(3, 0.4), (5, 0.6)]),
     )
     return priors, evidence
+
+
+@pytest.fixture(scope="module")
+def project():
+    return small_project()
 
 
 @pytest.fixture
@@ -106,19 +111,13 @@ def test_chunks_keep_exactly_the_draws_after_warm_up(project, cache: Path) -> No
 
 _WARM_FIT = """
 import json, sys
-from tests.model_factory import make_evidence, make_priors
 from forecast.diagnostics import check_gate
 from forecast.io.runs import write_idata
 from forecast.results import forecast_summary
 from forecast.sampling import sample_groups
+from tests.test_programs import SMALL, small_project
 
-priors = make_priors(n_quarters=6, n_nodes=16, student_t=(1,))
-evidence = make_evidence(
-    priors,
-    codings=[(0, 2, 1, 1.0), (1, 5, -1, 0.6)],
-    ratings=[({0: "CC", 2: "II"}, 0.8)],
-    indicator=(1, [(3, 0.4), (5, 0.6)]),
-)
+priors, evidence = small_project()
 fit = sample_groups(priors, evidence, seed=5, **SMALL)
 check_gate(fit)
 forecast_summary(fit.posterior, 0.8)
@@ -132,12 +131,11 @@ def test_a_warm_fit_imports_neither_pymc_nor_arviz(tmp_path: Path) -> None:
     """With the programs cached, fitting, gating, summarising and saving need no PyMC, PyTensor
     or ArviZ (about 3 s of imports of a warm ``forecast update``)."""
     env = {**os.environ, "FORECAST_CACHE_DIR": str(tmp_path / "cache")}
-    script = f"SMALL = {SMALL!r}\n{_WARM_FIT}"
     root = Path(__file__).resolve().parents[1]
 
     def run(name: str) -> list[str]:
         out = subprocess.run(
-            [sys.executable, "-c", script, str(tmp_path / name)],
+            [sys.executable, "-c", _WARM_FIT, str(tmp_path / name)],
             cwd=root,
             env=env,
             capture_output=True,
