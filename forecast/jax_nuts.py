@@ -9,8 +9,9 @@ evidence sets of a calibration — share one set of programs.
 
 Three programs make a fit: ``init`` (the chains' starting states), ``advance`` (every chain
 :data:`CHUNK` iterations on, the progress bar's step) and ``outputs`` (the deterministics of a
-chunk of draws). The chains are split over the CPU devices with ``shard_map``, one program per
-device, so each chain builds its own trees. The programs are exported with ``jax.export`` and
+chunk of draws). NUTS moves one flat vector of all the model's unconstrained values. The chains
+are split over the CPU devices with ``shard_map``, one program per device, so each chain builds
+its own trees. The programs are exported with ``jax.export`` and
 kept on disk (:meth:`NutsPrograms.save`): a later process loads them instead of rebuilding the
 PyMC graph, rewriting it and tracing NUTS (seconds), and JAX's persistent compilation cache
 serves their machine code.
@@ -97,6 +98,8 @@ class NutsSettings:
     target_accept: float
     max_tree_depth: int
     chunk: int
+    #: Tree depth limit during warm-up (max_tree_depth after it); see sampling.WARMUP_TREE_DEPTH.
+    warmup_tree_depth: int
 
     @property
     def devices(self) -> int:
@@ -136,18 +139,30 @@ class NutsPrograms:
         mesh = s.mesh()
         per_chain, shared = NamedSharding(mesh, P("chain")), NamedSharding(mesh, P())
 
+        # NUTS moves one flat vector: its tree arithmetic is then one operation per step, not
+        # one per model variable (the programs are dominated by such small operations).
+        sizes = [math.prod(shape) for shape in jm.value_shapes]
+        bounds = np.cumsum(sizes)[:-1].tolist()
+
+        def unflatten(flat):
+            parts = jnp.split(flat, bounds, axis=-1)
+            lead = flat.shape[:-1]
+            shapes = jm.value_shapes
+            return [p.reshape(*lead, *shape) for p, shape in zip(parts, shapes, strict=True)]
+
         def potential_gen(*data_args):
-            return lambda values: -jm.logp(values, data_args)
+            return lambda flat: -jm.logp(unflatten(flat), data_args)
 
         init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
         state_tree: list = []
 
         def init_one(values, key, data_args):
+            flat = jnp.concatenate([jnp.ravel(v) for v in values])
             state = init_kernel(
-                values,
+                flat,
                 num_warmup=s.tune,
                 target_accept_prob=s.target_accept,
-                max_tree_depth=s.max_tree_depth,
+                max_tree_depth=(s.warmup_tree_depth, s.max_tree_depth),
                 model_args=data_args,
                 rng_key=key,
             )
@@ -172,7 +187,7 @@ class NutsPrograms:
             return tuple(jax.tree_util.tree_leaves(state)), out
 
         def outputs_one(z, data_args):
-            return tuple(jax.vmap(jm.outputs, in_axes=(0, None))(z, data_args))
+            return tuple(jax.vmap(jm.outputs, in_axes=(0, None))(unflatten(z), data_args))
 
         def program(fn, chain_args):
             in_specs = tuple(P("chain") if c else P() for c in chain_args)
@@ -197,9 +212,7 @@ class NutsPrograms:
         )
         state = tuple(spec(a.shape, a.dtype, True) for a in init.out_avals)
         advance = export(program(advance_one, (True, False)))(state, data_specs)
-        chunk_values = [
-            spec((s.chains, s.chunk, *shape), jnp.float64, True) for shape in jm.value_shapes
-        ]
+        chunk_values = spec((s.chains, s.chunk, sum(sizes)), jnp.float64, True)
         outputs = export(program(outputs_one, (True, False)))(chunk_values, data_specs)
         meta = {
             "settings": dataclasses.asdict(s),
@@ -241,6 +254,25 @@ class NutsPrograms:
             shutil.rmtree(folder, ignore_errors=True)
             return None
 
+    def start(
+        self, data: Mapping[str, np.ndarray], init_values: list[np.ndarray], seed: int
+    ) -> tuple[Any, tuple]:
+        """The chains' starting states and the data on the devices, ready for ``advance``."""
+        missing = set(self.data_names) - set(data)
+        if missing:
+            raise ValueError(f"missing data values: {sorted(missing)}")
+        data_args = tuple(
+            jax.device_put(jnp.asarray(data[n]), self._shared) for n in self.data_names
+        )
+        chains = self.settings.chains
+        keys = jax.device_put(jax.random.split(jax.random.PRNGKey(seed), chains), self._per_chain)
+        values = [jax.device_put(jnp.asarray(v), self._per_chain) for v in init_values]
+        return self._calls["init"](values, keys, data_args), data_args
+
+    def advance(self, state: Any, data_args: tuple) -> tuple[Any, tuple]:
+        """Every chain one chunk on: (state, (flat values, sample stats, step sizes) per draw)."""
+        return self._calls["advance"](state, data_args)
+
     def run(
         self,
         data: Mapping[str, np.ndarray],
@@ -255,19 +287,11 @@ class NutsPrograms:
         end, and its extra draws are dropped.
         """
         s = self.settings
-        missing = set(self.data_names) - set(data)
-        if missing:
-            raise ValueError(f"missing data values: {sorted(missing)}")
-        data_args = tuple(
-            jax.device_put(jnp.asarray(data[n]), self._shared) for n in self.data_names
-        )
-        keys = jax.device_put(jax.random.split(jax.random.PRNGKey(seed), s.chains), self._per_chain)
-        values = [jax.device_put(jnp.asarray(v), self._per_chain) for v in init_values]
-        state = self._calls["init"](values, keys, data_args)
+        state, data_args = self.start(data, init_values, seed)
         total = s.tune + draws
         kept: list[tuple] = []
         for start in range(0, total, s.chunk):
-            state, (z, stats, step) = self._calls["advance"](state, data_args)
+            state, (z, stats, step) = self.advance(state, data_args)
             end = start + s.chunk
             if end > s.tune:
                 first = max(s.tune - start, 0)

@@ -133,10 +133,15 @@ def read_text(path: Path, shown: str, root: Path | None = None) -> tuple[str | N
     return text.removeprefix("\ufeff"), []
 
 
+#: libyaml's parser when PyYAML was built with it (its wheels are): the same nodes and marks,
+#: about 15 times faster than the pure-Python one, which matters for thousands of item files.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_yaml(text: str, shown: str) -> tuple[YamlDoc | None, list[Problem]]:
     """Parse one YAML document held in ``text``; return the document or the problems found."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
