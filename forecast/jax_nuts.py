@@ -98,8 +98,6 @@ class NutsSettings:
     target_accept: float
     max_tree_depth: int
     chunk: int
-    #: Tree depth limit during warm-up (max_tree_depth after it); see sampling.WARMUP_TREE_DEPTH.
-    warmup_tree_depth: int
 
     @property
     def devices(self) -> int:
@@ -162,7 +160,7 @@ class NutsPrograms:
                 flat,
                 num_warmup=s.tune,
                 target_accept_prob=s.target_accept,
-                max_tree_depth=(s.warmup_tree_depth, s.max_tree_depth),
+                max_tree_depth=s.max_tree_depth,
                 model_args=data_args,
                 rng_key=key,
             )

@@ -68,14 +68,6 @@ _LOGLIK_BLOCK = 2_000_000
 #: NUTS tree depth limit (numpyro's and PyMC's default).
 _MAX_TREE_DEPTH = 10
 
-#: The numpyro sampler's tree depth limit during warm-up: at most 127 leapfrog steps. Chains start
-#: far from the posterior with a unit mass matrix, the step size collapses for the first few
-#: dozen iterations, and a tree of 1023 steps then costs what 30 draws do; such trees were a third
-#: of the shipped fit's gradients. Warm-up only adapts the step size and the mass matrix, so the
-#: shorter trees cost no draws and bias nothing; the draws after it keep the full depth of 10
-#: (docs/performance.md).
-WARMUP_TREE_DEPTH = 7
-
 
 def _configure_jax() -> None:
     import jax
@@ -230,7 +222,6 @@ def _sample_numpyro(
         target_accept=target_accept,
         max_tree_depth=_MAX_TREE_DEPTH,
         chunk=min(jax_nuts.CHUNK, tune + draws),
-        warmup_tree_depth=min(WARMUP_TREE_DEPTH, _MAX_TREE_DEPTH),
     )
     data = data_values(priors, evidence)
     programs = _programs(priors, evidence, data, settings)

@@ -109,28 +109,6 @@ def test_chunks_keep_exactly_the_draws_after_warm_up(project, cache: Path) -> No
     assert aligned.posterior.sizes["draw"] == SMALL["draws"]
 
 
-@pytest.mark.sampling
-def test_warm_up_trees_are_capped_and_the_draws_trees_are_not(project, cache: Path) -> None:
-    """Warm-up trees stop at the warm-up depth; after it trees may grow to max_tree_depth."""
-    from forecast import jax_nuts, sampling
-    from forecast.model_data import data_values
-
-    priors, evidence = project
-    data = data_values(priors, evidence)
-    # target_accept 0.999 forces small steps and so long trees wherever they are allowed.
-    settings = jax_nuts.NutsSettings(
-        tune=100, chains=2, target_accept=0.999, max_tree_depth=10, chunk=100, warmup_tree_depth=2
-    )
-    programs = sampling._programs(priors, evidence, data, settings)
-    state, data_args = programs.start(data, jax_nuts.initial_values(programs, 3), seed=3)
-    state, (_, warm_up, _) = programs.advance(state, data_args)
-    state, (_, kept, _) = programs.advance(state, data_args)
-    n_steps = 2  # diverging, energy, n_steps, acceptance, potential energy
-    assert np.asarray(warm_up[n_steps]).max() <= 2**2 - 1
-    assert np.asarray(kept[n_steps]).max() > 2**2 - 1
-    assert sampling.WARMUP_TREE_DEPTH < sampling._MAX_TREE_DEPTH
-
-
 _WARM_FIT = """
 import json, sys
 from forecast.diagnostics import check_gate
