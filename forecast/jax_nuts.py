@@ -11,10 +11,10 @@ Three programs make a fit: ``init`` (the chains' starting states), ``advance`` (
 :data:`CHUNK` iterations on, the progress bar's step) and ``outputs`` (the deterministics of a
 chunk of draws). NUTS moves one flat vector of all the model's unconstrained values. The chains
 are split over the CPU devices with ``shard_map``, one program per device, so each chain builds
-its own trees. The programs are exported with ``jax.export`` and
-kept on disk (:meth:`NutsPrograms.save`): a later process loads them instead of rebuilding the
-PyMC graph, rewriting it and tracing NUTS (seconds), and JAX's persistent compilation cache
-serves their machine code.
+its own trees. The programs are exported with ``jax.export`` and kept on disk
+(:meth:`NutsPrograms.save`): a later process loads them instead of rebuilding the PyMC graph,
+rewriting it and tracing NUTS (seconds), and JAX's persistent compilation cache serves their
+machine code.
 """
 
 from __future__ import annotations
@@ -252,25 +252,6 @@ class NutsPrograms:
             shutil.rmtree(folder, ignore_errors=True)
             return None
 
-    def start(
-        self, data: Mapping[str, np.ndarray], init_values: list[np.ndarray], seed: int
-    ) -> tuple[Any, tuple]:
-        """The chains' starting states and the data on the devices, ready for ``advance``."""
-        missing = set(self.data_names) - set(data)
-        if missing:
-            raise ValueError(f"missing data values: {sorted(missing)}")
-        data_args = tuple(
-            jax.device_put(jnp.asarray(data[n]), self._shared) for n in self.data_names
-        )
-        chains = self.settings.chains
-        keys = jax.device_put(jax.random.split(jax.random.PRNGKey(seed), chains), self._per_chain)
-        values = [jax.device_put(jnp.asarray(v), self._per_chain) for v in init_values]
-        return self._calls["init"](values, keys, data_args), data_args
-
-    def advance(self, state: Any, data_args: tuple) -> tuple[Any, tuple]:
-        """Every chain one chunk on: (state, (flat values, sample stats, step sizes) per draw)."""
-        return self._calls["advance"](state, data_args)
-
     def run(
         self,
         data: Mapping[str, np.ndarray],
@@ -285,11 +266,19 @@ class NutsPrograms:
         end, and its extra draws are dropped.
         """
         s = self.settings
-        state, data_args = self.start(data, init_values, seed)
+        missing = set(self.data_names) - set(data)
+        if missing:
+            raise ValueError(f"missing data values: {sorted(missing)}")
+        data_args = tuple(
+            jax.device_put(jnp.asarray(data[n]), self._shared) for n in self.data_names
+        )
+        keys = jax.device_put(jax.random.split(jax.random.PRNGKey(seed), s.chains), self._per_chain)
+        values = [jax.device_put(jnp.asarray(v), self._per_chain) for v in init_values]
+        state = self._calls["init"](values, keys, data_args)
         total = s.tune + draws
         kept: list[tuple] = []
         for start in range(0, total, s.chunk):
-            state, (z, stats, step) = self.advance(state, data_args)
+            state, (z, stats, step) = self._calls["advance"](state, data_args)
             end = start + s.chunk
             if end > s.tune:
                 first = max(s.tune - start, 0)
