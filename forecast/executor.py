@@ -15,7 +15,9 @@ Executors
 ``dask``
     ``distributed.Client(scheduler)`` when a scheduler address is given, otherwise a
     ``LocalCluster`` of N single-threaded worker processes; ``client.submit`` and
-    ``as_completed``. Dask is imported only here.
+    ``as_completed``. Dask is imported only here, and it is an optional dependency
+    (``pip install 'forecast[dask]'``): when installed, xarray imports ``dask.array`` as it builds
+    its first dataset, which would cost every ``forecast update`` half a second.
 
 Worker processes compile the model once and keep it for their later tasks; across processes and
 runs they share the JAX persistent cache in :func:`forecast.cache.cache_dir`
@@ -42,6 +44,18 @@ EXECUTORS: tuple[str, ...] = ("local", "dask")
 WORKER_ENV = ("FORECAST_CACHE_DIR", "PYTENSOR_FLAGS", "FORECAST_TODAY")
 
 OnResult = Callable[[Any, Any], None]
+
+#: What to do when the dask executor is asked for without Dask installed.
+DASK_MISSING = "the dask executor needs Dask, an optional dependency: pip install 'forecast[dask]'"
+
+
+def available(executor: str) -> bool:
+    """Whether ``executor`` can run here (``dask`` needs the optional Dask packages)."""
+    if executor == "dask":
+        import importlib.util
+
+        return importlib.util.find_spec("distributed") is not None
+    return executor in EXECUTORS
 
 
 def run_tasks(
@@ -90,6 +104,8 @@ def run_tasks(
         raise ValueError(f"workers must be at least 1, not {workers}")
     if scheduler is not None and executor != "dask":
         raise ValueError("a scheduler address needs executor='dask'")
+    if not available(executor):
+        raise ValueError(DASK_MISSING)
     tasks = list(tasks)
     results: dict[int, Any] = {}
     errors: list[tuple[int, BaseException]] = []

@@ -200,6 +200,20 @@ def test_bad_range_is_a_usage_error(
     assert fake_fit == [] and not (project / "reports").exists()
 
 
+@pytest.mark.parametrize("args", [["--executor", "dask"], ["--scheduler", "tcp://127.0.0.1:1"]])
+def test_dask_without_dask_installed_is_a_usage_error(
+    project: Path, fake_fit: list[str], monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """Dask is an optional dependency: asking for it without it says how to install it."""
+    from forecast import executor
+
+    monkeypatch.setattr(executor, "available", lambda name: name == "local")
+    result = backtest(project, "--from", "2016Q1", "--to", "2016Q1", *args)
+    assert result.exit_code == 2, result.output
+    assert "pip install 'forecast[dask]'" in " ".join(result.output.split())
+    assert fake_fit == [] and not (project / "reports").exists()
+
+
 def test_default_range_and_lock(project: Path, fake_fit: list[str]) -> None:
     from forecast.io.project import load_project
 

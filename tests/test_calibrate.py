@@ -194,6 +194,20 @@ def test_cli_resume_runs_only_the_missing_sims(project: Path, prior_nuts, tmp_pa
     assert "other settings" in other.output
 
 
+def test_cli_dask_without_dask_is_a_usage_error(
+    project: Path, prior_nuts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forecast import executor
+
+    monkeypatch.setattr(executor, "available", lambda name: name == "local")
+    out = tmp_path / "sbc"
+    args = ["calibrate", "--project", str(project), "--out", str(out), "--executor", "dask"]
+    result = CliRunner().invoke(main, [*args, "--sims", "4", *FAST])
+    assert result.exit_code == 2, result.output
+    assert "pip install 'forecast[dask]'" in " ".join(result.output.split())
+    assert not out.exists()
+
+
 def test_cli_failed_simulation_keeps_the_others(project: Path, prior_nuts, tmp_path: Path) -> None:
     out = tmp_path / "sbc"
     args = ["calibrate", "--project", str(project), "--out", str(out), "--sims", "10", *FAST]

@@ -51,6 +51,23 @@ def test_bad_arguments() -> None:
         run_tasks(square, [1], scheduler="tcp://127.0.0.1:8786")
 
 
+def test_dask_executor_without_dask(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask is optional: without it the dask executor refuses before running any task."""
+    import importlib.util
+
+    from forecast import executor
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "distributed" else real(name)
+    )
+    assert executor.available("local") and not executor.available("dask")
+    seen: list[int] = []
+    with pytest.raises(ValueError, match=r"pip install 'forecast\[dask\]'"):
+        run_tasks(square, [1], executor="dask", on_result=lambda t, r: seen.append(t))
+    assert seen == []
+
+
 def test_spawned_processes_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORECAST_CACHE_DIR", "/tmp/forecast-cache-test")
     seen: list[int] = []

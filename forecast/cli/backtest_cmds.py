@@ -54,7 +54,8 @@ class QuarterType(click.ParamType):
     "--executor",
     type=click.Choice(["local", "dask"]),
     default=None,
-    help="Where the fits run: local processes (default) or a Dask cluster.",
+    help="Where the fits run: local processes (default) or a Dask cluster (needs the optional "
+    "Dask packages: pip install 'forecast[dask]').",
 )
 @click.option(
     "--scheduler",
@@ -126,12 +127,15 @@ def backtest(
       forecast backtest --draws 500 --tune 500 --force --json
     """
     from forecast.backtest import QuarterRangeError, check_range, run_backtest
+    from forecast.executor import DASK_MISSING, available
 
     if scheduler is not None:
         if executor == "local":
             raise click.UsageError("--scheduler needs --executor dask (or no --executor)")
         executor = "dask"
     executor = executor or "local"
+    if not available(executor):
+        raise click.UsageError(DASK_MISSING)
     spec = load_project(project_dir)
     try:
         check_range(spec, first, last)

@@ -81,7 +81,7 @@ OUTPUTS = ("summary.json", "summary.md", "sbc_ecdf.png", "sims.jsonl")
     type=click.Choice(["local", "dask"]),
     default="local",
     show_default=True,
-    help="Where the fits run.",
+    help="Where the fits run: local processes, or a Dask cluster (pip install 'forecast[dask]').",
 )
 @click.option(
     "--scheduler",
@@ -144,8 +144,11 @@ def calibrate(
     from forecast.calibration import FitSettings
     from forecast.calibration import calibrate as run_calibration
     from forecast.evidence import evidence_arrays
+    from forecast.executor import DASK_MISSING, available
     from forecast.priors import prior_arrays
 
+    if not available(executor):
+        raise click.UsageError(DASK_MISSING)
     spec = load_project(project_dir)
     out_dir = out_dir or project_dir / "reports" / "calibration"
     existing = [name for name in OUTPUTS if (out_dir / name).exists()]
