@@ -70,11 +70,28 @@ OUTPUT_VARS = ("q", "p", "log_p", "p_now", "x", "x_H", "mu", "sigma", "alpha", "
 
 def _eta(x: pt.TensorVariable, alpha, beta, gamma, priors: PriorArrays) -> pt.TensorVariable:
     """Scenario logits for driver values ``x``, driver last (mirrors ``likelihood.eta_from``)."""
-    eta = alpha + pt.dot(x, beta.T)
-    if gamma is not None:
-        a, b = priors.inter_drivers[:, 0], priors.inter_drivers[:, 1]
-        eta = eta + pt.dot(gamma * x[..., a] * x[..., b], interaction_matrix(priors))
-    return eta
+    return alpha + pt.dot(x, beta.T) + _interactions(x, gamma, priors)
+
+
+def _interactions(x: pt.TensorVariable, gamma, priors: PriorArrays) -> pt.TensorVariable | float:
+    """The interaction terms of the scenario logits (0 without interactions)."""
+    if gamma is None:
+        return 0.0
+    a, b = priors.inter_drivers[:, 0], priors.inter_drivers[:, 1]
+    return pt.dot(gamma * x[..., a] * x[..., b], interaction_matrix(priors))
+
+
+def _eta_at_nodes(x_H, spread, alpha, beta, gamma, priors: PriorArrays) -> pt.TensorVariable:
+    """``_eta`` of the future driver values ``x_H + spread * nodes``, shape (node, scenario).
+
+    The linear part is computed as ``beta x_H + nodes (beta * spread)^T``: the same number, but
+    the dot's left operand is then the constant node matrix, which makes the gradient 12% faster
+    on the shipped project.
+    """
+    linear = (alpha + pt.dot(beta, x_H))[None, :] + pt.dot(priors.nodes, (beta * spread).T)
+    if gamma is None:
+        return linear
+    return linear + _interactions(x_H[None, :] + spread[None, :] * priors.nodes, gamma, priors)
 
 
 def _log_sigmoid(x: pt.TensorVariable) -> pt.TensorVariable:
@@ -170,15 +187,11 @@ def build_model(
             )
 
         spread = sigma * pt.sqrt(h) * drift_scale(priors)
-        future = x_H[None, :] + spread[None, :] * priors.nodes  # (node, driver)
-        # p is the mean over nodes of a (max-shifted, so stable) softmax; in float64 no scenario's
-        # share underflows for any realistic logit, and it needs half the exponentials of the
-        # log-sum-exp form.
-        p = pm.Deterministic(
-            "p",
-            pt.mean(softmax(_eta(future, alpha, beta, gamma, priors), axis=-1), axis=0),
-            dims=SCENARIO,
-        )
+        # p is the mean over the future-drift nodes of a (max-shifted, so stable) softmax; in
+        # float64 no scenario's share underflows for any realistic logit, and it needs half the
+        # exponentials of the log-sum-exp form.
+        eta_nodes = _eta_at_nodes(x_H, spread, alpha, beta, gamma, priors)
+        p = pm.Deterministic("p", pt.mean(softmax(eta_nodes, axis=-1), axis=0), dims=SCENARIO)
         log_p = pm.Deterministic("log_p", pt.log(p), dims=SCENARIO)
         pm.Deterministic(
             "p_now",
@@ -200,16 +213,28 @@ def _data(priors: PriorArrays, evidence: EvidenceArrays | None, pins: np.ndarray
 
 
 def _innovations(priors: PriorArrays, slots: dict[str, tuple]) -> pt.TensorVariable:
-    """Build unit innovations z (driver, step); pinned slots stay 0 (the pin sets the path)."""
-    z = pt.zeros((len(priors.drivers), priors.n_quarters - 1))
+    """Build unit innovations z (driver, step); pinned slots stay 0 (the pin sets the path).
+
+    z is gathered from the sampled innovations and a trailing zero by a constant index rather than
+    written into a grid of zeros with ``set_subtensor``: JAX differentiates that scatter by
+    scattering ids to find which write wins, 4% of the gradient at 2,000 items.
+    """
+    index = np.full((len(priors.drivers), priors.n_quarters - 1), -1)
+    parts = []
     j, t, _ = slots["normal"]
     if len(j):
-        z = pt.set_subtensor(z[j, t], pm.Normal("z_normal", 0.0, 1.0, dims=INNOVATION_NORMAL))
+        parts.append(pm.Normal("z_normal", 0.0, 1.0, dims=INNOVATION_NORMAL))
+        index[j, t] = np.arange(len(j))
+    offset = len(j)
     j, t, _ = slots["student"]
     if len(j):
-        z_t = pm.StudentT("z_student", nu=priors.nu[j], mu=0.0, sigma=1.0, dims=INNOVATION_STUDENT)
-        z = pt.set_subtensor(z[j, t], z_t)
-    return z
+        parts.append(
+            pm.StudentT("z_student", nu=priors.nu[j], mu=0.0, sigma=1.0, dims=INNOVATION_STUDENT)
+        )
+        index[j, t] = offset + np.arange(len(j))
+    offset += len(j)
+    index[index < 0] = offset
+    return pt.concatenate([*parts, pt.zeros(1)])[index]
 
 
 def _pin(
