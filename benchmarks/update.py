@@ -10,7 +10,8 @@ Every measurement runs the installed ``forecast`` command in its own process, as
   untimed warm-up run, then ``--repeats`` timed runs of ``forecast update --json`` and
   ``--pymc-repeats`` of ``forecast update --sampler pymc --json`` (PyMC's own NUTS, the baseline).
 - ``synthetic``: projects written by ``benchmarks/synthetic.py`` (simulated from the model), the
-  2,000 items × 8 drivers × 60 quarters case (warm: one untimed run first) and the 20,000-item case
+  2,000 items × 8 drivers × 60 quarters case (warm: one untimed run first, then
+  ``--synthetic-runs`` timed runs with different seeds) and the 20,000-item case
   (cold, one run: it has to finish within 3 minutes and 4 GB).
 - ``grid``: the cost-growth grid (items × drivers × quarters), one cold run each.
 - ``cli``: ``forecast --help`` and ``forecast preview`` of one new item on the shipped copy.
@@ -90,12 +91,22 @@ def ess_p(run_dir: Path) -> tuple[float, float | None]:
 
 
 def update(
-    case: str, project: Path, env: dict, sampler: str | None, timed: bool, timeout=3600, **info
+    case: str,
+    project: Path,
+    env: dict,
+    sampler: str | None,
+    timed: bool,
+    timeout=3600,
+    seed: int | None = None,
+    **info,
 ) -> dict:
     """One ``forecast update --json`` of ``project``; a JSON-ready record."""
     cmd = [FORECAST, "update", "--project", str(project), "--json"]
     if sampler:
         cmd += ["--sampler", sampler]
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
+        info["seed"] = seed
     m = measure(cmd, env, timeout)
     rec: dict = {"case": case, "sampler": sampler or "numpyro", "timed": timed, **info}
     rec.update(wall_s=round(m["wall_s"], 2), peak_rss_mb=round(m["peak_rss_mb"]), rc=m["rc"])
@@ -300,6 +311,12 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs on the shipped project")
     parser.add_argument("--pymc-repeats", type=int, default=2, help="timed runs of --sampler pymc")
+    parser.add_argument(
+        "--synthetic-runs",
+        type=int,
+        default=3,
+        help="timed runs of the 2,000-item project, each with its own seed",
+    )
     parser.add_argument("--grid-items", default="100,1000,2000")
     parser.add_argument("--grid-drivers", default="4,8")
     parser.add_argument("--grid-quarters", default="30,60")
@@ -379,12 +396,17 @@ def main() -> None:
         info = {**kw, "generate_s": round(time.perf_counter() - t, 1), "timeout": args.timeout}
         if warm:
             records.append(emit(update(case, project, env, None, timed=False, **info), sink))
-        for _ in range(runs):
-            records.append(emit(update(case, project, env, None, timed=True, **info), sink))
+        # The first run uses the project's seed, the others seeds 1, 2, ...: the cost of a fit
+        # depends on the seed (the tree length each chain's adapted step size lands on).
+        for i in range(runs):
+            seed = i or None
+            rec = update(case, project, env, None, timed=True, seed=seed, **info)
+            records.append(emit(rec, sink))
 
     if "synthetic" in cases:
         n = 200 if args.quick else 2000
-        synthetic(f"synthetic-{n}", True, 1, items=n, drivers=8, quarters=60, rated_share=0.35)
+        runs = 1 if args.quick else args.synthetic_runs
+        synthetic(f"synthetic-{n}", True, runs, items=n, drivers=8, quarters=60, rated_share=0.35)
     if "big" in cases:
         n = 2000 if args.quick else 20000
         synthetic(f"synthetic-{n}", False, 1, items=n, drivers=8, quarters=60, rated_share=0.35)
