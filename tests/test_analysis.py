@@ -237,11 +237,11 @@ def test_preview_agrees_with_a_refit(context) -> None:
 def test_strong_item_falls_back_to_a_refit(context, monkeypatch) -> None:
     fields = strong_item(us_threat=-2, regime_similarity=-2, leader_affinity=-2)
     first = context.preview(fields, refit=False)
-    # A single A1 item with three -2 codings gives k of about 0.6-0.75 on the shared fit,
+    # A single A1 item with three -2 codings gives k of about 0.45-0.75 on the shared fit,
     # depending on its draws; the threshold is lowered below this item's k so that the fallback
     # is exercised whatever the draws (test_likelihood.py tests the threshold itself).
-    threshold = min(khat_threshold(context.draws.n), 0.5)
-    assert first.effect.pareto_k > threshold
+    assert first.effect.pareto_k > 0.3
+    threshold = min(khat_threshold(context.draws.n), 0.8 * first.effect.pareto_k)
     monkeypatch.setattr("forecast.psis.khat_threshold", lambda n: threshold)
     monkeypatch.setattr("forecast.preview.khat_threshold", lambda n: threshold)
     result = context.preview(fields, draws=200, tune=300, chains=2, seed=3)
