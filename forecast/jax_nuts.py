@@ -26,7 +26,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -275,6 +275,39 @@ class NutsPrograms:
             shutil.rmtree(folder, ignore_errors=True)
             return None
 
+    def chunks(
+        self,
+        data: Mapping[str, np.ndarray],
+        init_values: list[np.ndarray],
+        seed: int,
+        iterations: int,
+    ) -> Iterator[tuple[int, Any, tuple, Any]]:
+        """Run every chain ``iterations`` iterations (warm-up first), one chunk at a time.
+
+        Yields, per chunk: its first iteration, the positions (chain, iteration, flat value),
+        the sample statistics (diverging, energy, n_steps, accept_prob, potential_energy), each
+        (chain, iteration), and the step sizes (chain, iteration), as JAX arrays. The last chunk
+        may run past ``iterations``.
+        """
+        return self._chunks(self._device_data(data), init_values, seed, iterations)
+
+    def _device_data(self, data: Mapping[str, np.ndarray]) -> tuple:
+        missing = set(self.data_names) - set(data)
+        if missing:
+            raise ValueError(f"missing data values: {sorted(missing)}")
+        return tuple(jax.device_put(jnp.asarray(data[n]), self._shared) for n in self.data_names)
+
+    def _chunks(
+        self, data_args: tuple, init_values: list[np.ndarray], seed: int, iterations: int
+    ) -> Iterator[tuple[int, Any, tuple, Any]]:
+        s = self.settings
+        keys = jax.device_put(jax.random.split(jax.random.PRNGKey(seed), s.chains), self._per_chain)
+        values = [jax.device_put(jnp.asarray(v), self._per_chain) for v in init_values]
+        state = self._calls["init"](values, keys, data_args)
+        for start in range(0, iterations, s.chunk):
+            state, (z, stats, step) = self._calls["advance"](state, data_args)
+            yield start, z, stats, step
+
     def run(
         self,
         data: Mapping[str, np.ndarray],
@@ -289,26 +322,17 @@ class NutsPrograms:
         end, and its extra draws are dropped.
         """
         s = self.settings
-        missing = set(self.data_names) - set(data)
-        if missing:
-            raise ValueError(f"missing data values: {sorted(missing)}")
-        data_args = tuple(
-            jax.device_put(jnp.asarray(data[n]), self._shared) for n in self.data_names
-        )
-        keys = jax.device_put(jax.random.split(jax.random.PRNGKey(seed), s.chains), self._per_chain)
-        values = [jax.device_put(jnp.asarray(v), self._per_chain) for v in init_values]
-        state = self._calls["init"](values, keys, data_args)
+        data_args = self._device_data(data)
         total = s.tune + draws
         kept: list[tuple] = []
-        for start in range(0, total, s.chunk):
-            state, (z, stats, step) = self._calls["advance"](state, data_args)
+        for start, z, stats, step in self._chunks(data_args, init_values, seed, total):
             end = start + s.chunk
             if end > s.tune:
                 first = max(s.tune - start, 0)
                 outputs = self._calls["outputs"](z, data_args)
                 kept.append((first, min(end, total) - start, outputs, stats, step))
             if on_progress is not None:
-                jax.block_until_ready(state)
+                jax.block_until_ready(step)
                 on_progress(min(end, total), total)
 
         def gather(pick: Callable[[tuple], Any]) -> np.ndarray:

@@ -203,16 +203,19 @@ def _programs(
     return _COMPILED[key]
 
 
-def _sample_numpyro(
+def nuts_programs(
     priors: PriorArrays,
     evidence: EvidenceArrays | None,
+    *,
     draws: int,
     tune: int,
     chains: int,
     target_accept: float,
-    seed: int,
-    progressbar: bool,
-) -> tuple[xr.Dataset, xr.Dataset]:
+) -> tuple[Any, dict[str, np.ndarray]]:
+    """The default sampler's NUTS programs for these inputs and settings, and the data values.
+
+    From this process, from the cache on disk, or traced now (see :mod:`forecast.jax_nuts`).
+    """
     _configure_jax()
     from forecast import jax_nuts
 
@@ -224,7 +227,24 @@ def _sample_numpyro(
         chunk=min(jax_nuts.CHUNK, tune + draws),
     )
     data = data_values(priors, evidence)
-    programs = _programs(priors, evidence, data, settings)
+    return _programs(priors, evidence, data, settings), data
+
+
+def _sample_numpyro(
+    priors: PriorArrays,
+    evidence: EvidenceArrays | None,
+    draws: int,
+    tune: int,
+    chains: int,
+    target_accept: float,
+    seed: int,
+    progressbar: bool,
+) -> tuple[xr.Dataset, xr.Dataset]:
+    from forecast import jax_nuts
+
+    programs, data = nuts_programs(
+        priors, evidence, draws=draws, tune=tune, chains=chains, target_accept=target_accept
+    )
     init = jax_nuts.initial_values(programs, seed)
     with _progress(progressbar, "Sampling") as on_progress:
         outputs, stats = programs.run(data, init, seed, draws, on_progress=on_progress)

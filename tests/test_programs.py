@@ -109,6 +109,23 @@ def test_chunks_keep_exactly_the_draws_after_warm_up(project, cache: Path) -> No
     assert aligned.posterior.sizes["draw"] == SMALL["draws"]
 
 
+def test_chunks_yield_every_iteration_warm_up_included(project, cache: Path) -> None:
+    """The chunks a fit is made of, warm-up included, carry the kept draws' statistics."""
+    from forecast import jax_nuts, sampling
+
+    priors, evidence = project
+    settings = {k: SMALL[k] for k in ("draws", "tune", "chains", "target_accept")}
+    programs, data = sampling.nuts_programs(priors, evidence, **settings)
+    init = jax_nuts.initial_values(programs, 2)
+    total = SMALL["tune"] + SMALL["draws"]
+    chunks = list(programs.chunks(data, init, 2, total))
+    assert [c[0] for c in chunks] == [0, 100]
+    n_steps = np.concatenate([np.asarray(c[2][2]) for c in chunks], axis=1)[:, :total]
+    assert n_steps.shape == (SMALL["chains"], total) and np.all(n_steps >= 1)
+    fit = sampling.sample_groups(priors, evidence, seed=2, **SMALL)
+    np.testing.assert_array_equal(n_steps[:, SMALL["tune"] :], fit.sample_stats["n_steps"].values)
+
+
 _WARM_FIT = """
 import json, sys
 from forecast.diagnostics import check_gate
